@@ -1,0 +1,50 @@
+# ionbus — `make test` is the one command that runs every test.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := test
+
+GO ?= go
+FUZZTIME ?= 10s
+# Packages outside integration/ (unit tests and Go-driven in-process tests).
+UNIT_PKGS = $$($(GO) list ./... | grep -v '/integration\(/\|$$\)')
+
+.PHONY: test vet unit fuzz integration integration-deps build run
+
+## test: vet, unit tests with -race, a short run of every fuzz target, then
+## the Node integration suite (needs `cd integration && npm ci` first).
+test:
+	@$(MAKE) --no-print-directory vet
+	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory fuzz
+	@$(MAKE) --no-print-directory integration
+
+vet:
+	$(GO) vet ./...
+
+unit:
+	$(GO) test -race -count=1 -timeout 15m $(UNIT_PKGS)
+
+## fuzz: every Fuzz* target found by `go test -list`, FUZZTIME each.
+fuzz:
+	@targets=$$($(GO) test -run='^$$' -list '^Fuzz' $(UNIT_PKGS) | \
+		awk '/^Fuzz/ { names = names " " $$1; next } \
+		     /^ok/   { n = split(names, a, " "); for (i = 1; i <= n; i++) print $$2 "@" a[i]; names = "" }'); \
+	if [ -z "$$targets" ]; then echo "fuzz: no targets"; exit 0; fi; \
+	for t in $$targets; do \
+		pkg=$${t%@*}; name=$${t#*@}; \
+		echo "fuzz: $$name in $$pkg ($(FUZZTIME))"; \
+		$(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s "$$pkg"; \
+	done
+
+integration-deps:
+	@test -d integration/node_modules || { \
+		echo "integration/node_modules is missing: run 'cd integration && npm ci' (or .ci/run)" >&2; exit 1; }
+
+integration: integration-deps
+	$(GO) test -race -count=1 -timeout 20m ./integration/...
+
+build:
+	$(GO) build -o bin/ionbus ./cmd/ionbus
+
+run:
+	$(GO) run ./cmd/ionbus serve
