@@ -1,0 +1,155 @@
+package connection
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"time"
+)
+
+// Conn is one Engine.IO session as seen from above: a message pipe with a
+// heartbeat. The transport (polling, websocket, an upgrade between them) is
+// invisible through it.
+//
+// All methods are safe for concurrent use and never block on the network.
+type Conn interface {
+	// ID is the Engine.IO session id (sid).
+	ID() string
+	// Send enqueues messages for delivery, atomically and in order: no
+	// other Send interleaves with them. It never blocks. When the
+	// session's outbound queue would exceed Config.MaxQueueBytes the
+	// session is closed with CloseSlowConsumer and ErrQueueFull is
+	// returned; volatile messages are dropped instead (ErrDropped). After
+	// the session closed it returns ErrClosed.
+	Send(msgs ...*Message) error
+	// Close ends the session: queued messages are flushed (best effort,
+	// bounded by the write timeout), then the transport is closed and
+	// Handler.OnClose runs once with reason.
+	Close(reason CloseReason) error
+	// RemoteAddr is the peer address of the request that opened the
+	// session ("ip:port").
+	RemoteAddr() string
+	// Transport is the current transport name: "polling" or "websocket".
+	Transport() string
+}
+
+// Handshake is what the opening HTTP request carried. It is immutable and
+// may be kept after OnOpen returns.
+type Handshake struct {
+	URL        *url.URL
+	Query      url.Values
+	Header     http.Header
+	RemoteAddr string // peer "ip:port", as seen by the listener
+	Secure     bool   // TLS terminated by this process
+	Time       time.Time
+	Transport  string // transport of the opening request
+}
+
+// Handler receives the events of every session of a Server.
+//
+// Calls for one session are serialized: OnOpen happens before any
+// OnMessage, OnMessage calls never overlap, and OnClose is the last call.
+// Calls for different sessions run concurrently on the worker pool, so
+// a handler must not block for long: it delays other sessions.
+type Handler interface {
+	// OnOpen is called once the handshake is accepted and before the open
+	// packet is sent. Returning an error refuses the session; an *Error
+	// chooses the code and status the client sees.
+	OnOpen(c Conn, hs *Handshake) error
+	// OnMessage is called for each Engine.IO "message" packet. m.Data is
+	// valid only during the call; copy it to keep it.
+	OnMessage(c Conn, m Message)
+	// OnClose is called exactly once per opened session.
+	OnClose(c Conn, reason CloseReason)
+}
+
+// Message is one Engine.IO message packet payload. Text payloads are UTF-8
+// (validated by the transport on input); Binary payloads are raw bytes.
+//
+// A Message built with NewMessage may be sent to any number of sessions:
+// its wire encodings (the websocket frame, the polling form) are built once,
+// on first use, and shared. It must not be modified after the first Send.
+type Message struct {
+	Binary   bool
+	Data     []byte
+	Volatile bool // may be dropped instead of queued when the session is congested
+
+	enc  encodings // lazily built wire forms, shared between recipients
+	kind msgKind   // zero: an application message; else an internal control packet
+}
+
+// NewMessage returns a message ready to be sent to many sessions.
+func NewMessage(binary bool, data []byte) *Message {
+	return &Message{Binary: binary, Data: data}
+}
+
+// CloseReason says why a session ended. Values are stable: they appear
+// in logs and metric labels, and broker maps them to Socket.IO disconnect
+// reasons.
+type CloseReason uint8
+
+const (
+	CloseNone           CloseReason = 0
+	CloseServerShutdown CloseReason = 1  // Server.Shutdown
+	CloseServerClose    CloseReason = 2  // Conn.Close called from above ("forced close")
+	CloseTransportClose CloseReason = 3  // peer closed the transport cleanly
+	CloseTransportError CloseReason = 4  // read/write error
+	ClosePingTimeout    CloseReason = 5  // no pong within pingInterval+pingTimeout
+	CloseParseError     CloseReason = 6  // malformed Engine.IO input
+	CloseClientClose    CloseReason = 7  // client sent an Engine.IO close packet
+	CloseSlowConsumer   CloseReason = 8  // outbound queue exceeded MaxQueueBytes
+	CloseTooLarge       CloseReason = 9  // inbound payload exceeded MaxPayload
+	CloseDoubleGet      CloseReason = 10 // a second concurrent polling GET
+)
+
+var closeReasonNames = [...]string{
+	CloseNone:           "none",
+	CloseServerShutdown: "server shutting down",
+	CloseServerClose:    "forced close",
+	CloseTransportClose: "transport close",
+	CloseTransportError: "transport error",
+	ClosePingTimeout:    "ping timeout",
+	CloseParseError:     "parse error",
+	CloseClientClose:    "client close",
+	CloseSlowConsumer:   "slow consumer",
+	CloseTooLarge:       "payload too large",
+	CloseDoubleGet:      "overlapping polling request",
+}
+
+func (r CloseReason) String() string {
+	if int(r) < len(closeReasonNames) {
+		return closeReasonNames[r]
+	}
+	return "unknown"
+}
+
+var (
+	ErrClosed    = errors.New("connection: closed")
+	ErrQueueFull = errors.New("connection: outbound queue full")
+	ErrDropped   = errors.New("connection: volatile message dropped")
+)
+
+// Error is a handshake refusal: the Engine.IO error code and message the
+// client receives in the JSON body, and the HTTP status. Handler.OnOpen
+// may return one to refuse a session with a chosen answer.
+type Error struct {
+	Code    int
+	Message string
+	Status  int
+	// Context is optional extra JSON-serializable detail put in the
+	// response body under "context" (the reference server's shape).
+	Context map[string]any
+}
+
+func (e *Error) Error() string { return "connection: " + e.Message }
+
+// Engine.IO handshake errors, with the codes, messages and statuses of the
+// reference server (engine.io lib/server.ts).
+var (
+	ErrUnknownTransport   = &Error{Code: 0, Message: "Transport unknown", Status: http.StatusBadRequest}
+	ErrUnknownSid         = &Error{Code: 1, Message: "Session ID unknown", Status: http.StatusBadRequest}
+	ErrBadHandshakeMethod = &Error{Code: 2, Message: "Bad handshake method", Status: http.StatusBadRequest}
+	ErrBadRequest         = &Error{Code: 3, Message: "Bad request", Status: http.StatusBadRequest}
+	ErrForbidden          = &Error{Code: 4, Message: "Forbidden", Status: http.StatusForbidden}
+	ErrUnsupportedVersion = &Error{Code: 5, Message: "Unsupported protocol version", Status: http.StatusBadRequest}
+)
