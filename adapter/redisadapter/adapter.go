@@ -1,0 +1,674 @@
+package redisadapter
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+
+	"github.com/ionbus/ionbus/adapter"
+	"github.com/ionbus/ionbus/adapter/internal/wire"
+)
+
+var (
+	_ adapter.Adapter          = (*Adapter)(nil)
+	_ adapter.NamespaceWatcher = (*Adapter)(nil)
+	_ adapter.RoomWatcher      = (*Adapter)(nil)
+	_ adapter.ServerCounter    = (*Adapter)(nil)
+)
+
+// Adapter links this node to the other ionbus and Node.js socket.io
+// servers sharing a Redis. Safe for concurrent use.
+type Adapter struct {
+	cfg    Config
+	client redis.UniversalClient
+	log    zerolog.Logger
+	uid    string
+
+	handler adapter.Handler
+	ctx     context.Context // lifetime of the adapter; cancelled by Close
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+
+	started  atomic.Bool
+	closed   atomic.Bool
+	beatDown atomic.Bool // last heartbeat failed
+	cluster  *redis.ClusterClient
+
+	psMu sync.Mutex          // guards subs against Close
+	subs map[int]*subscriber // by hash slot in sharded cluster mode, else one at -1
+
+	nsMu        sync.Mutex
+	namespaces  map[string]bool            // watched namespaces
+	rooms       map[string]map[string]bool // ModeRoom / sharded dynamic: subscribed rooms per namespace
+	roomQueue   []roomOp                   // pending (un)subscriptions, in call order
+	roomQueued  uint64
+	roomApplied uint64
+	roomWake    chan struct{}
+
+	queue chan inbound
+
+	reqMu       sync.Mutex
+	requests    map[string]*pending // Go-originated requests by request id
+	pingMu      sync.Mutex
+	pingWaiters map[string]chan struct{}
+
+	stats counters
+}
+
+type inbound struct {
+	channel string
+	pattern string
+	payload string
+}
+
+// New validates cfg and returns an unstarted adapter using client for
+// publishing and (through a dedicated connection) subscribing.
+func New(cfg Config, client redis.UniversalClient, logger zerolog.Logger) (*Adapter, error) {
+	if client == nil {
+		return nil, errors.New("redisadapter: nil client")
+	}
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	a := &Adapter{
+		cfg:         cfg,
+		client:      client,
+		uid:         cfg.NodeID,
+		log:         logger.With().Str("component", "redisadapter").Str("node", cfg.NodeID).Str("mode", cfg.Mode.String()).Logger(),
+		namespaces:  make(map[string]bool),
+		rooms:       make(map[string]map[string]bool),
+		requests:    make(map[string]*pending),
+		pingWaiters: make(map[string]chan struct{}),
+		queue:       make(chan inbound, cfg.QueueSize),
+		roomWake:    make(chan struct{}, 1),
+		subs:        make(map[int]*subscriber),
+	}
+	a.cluster, _ = client.(*redis.ClusterClient)
+	a.ctx, a.cancel = context.WithCancel(context.Background())
+	return a, nil
+}
+
+// Key returns the channel prefix in use.
+func (a *Adapter) Key() string { return a.cfg.Key }
+
+// Confirm waits until Redis has confirmed every subscription requested so
+// far, including the asynchronous ones of RoomCreated.
+func (a *Adapter) Confirm(ctx context.Context) error {
+	if a.closed.Load() {
+		return adapter.ErrClosed
+	}
+	if err := a.roomsFlushed(ctx); err != nil {
+		return err
+	}
+	return a.confirm(ctx)
+}
+
+// ID returns the node's uid on the wire.
+func (a *Adapter) ID() string { return a.uid }
+
+// Degraded reports whether the node currently cannot reach Redis (the
+// subscriber is reconnecting or the last heartbeat failed). Local delivery
+// is unaffected; health endpoints read this.
+func (a *Adapter) Degraded() bool {
+	if a.beatDown.Load() {
+		return true
+	}
+	a.psMu.Lock()
+	defer a.psMu.Unlock()
+	for _, s := range a.subs {
+		if s.down.Load() {
+			return true
+		}
+	}
+	return false
+}
+
+func (a *Adapter) name(n wire.Name, ns, arg string) string {
+	return wire.Channel(n, a.cfg.Key, ns, arg)
+}
+
+// Start subscribes the "/" namespace, starts the receive loop, the
+// handler worker and the heartbeat, and returns once Redis confirmed the
+// subscriptions (or ctx ended).
+func (a *Adapter) Start(ctx context.Context, h adapter.Handler) error {
+	if h == nil {
+		return errors.New("redisadapter: nil handler")
+	}
+	if a.closed.Load() {
+		return adapter.ErrClosed
+	}
+	if !a.started.CompareAndSwap(false, true) {
+		return adapter.ErrStarted
+	}
+	a.handler = h
+	a.psMu.Lock()
+	if a.closed.Load() { // Close raced with Start
+		a.psMu.Unlock()
+		return adapter.ErrClosed
+	}
+	a.goRun(a.worker)
+	a.goRun(a.heartbeatLoop)
+	a.goRun(a.roomLoop)
+	a.psMu.Unlock()
+	a.beat(ctx)
+	return a.WatchNamespace(ctx, "/")
+}
+
+func (a *Adapter) goRun(f func()) {
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		f()
+	}()
+}
+
+// WatchNamespace subscribes the channels of ns and waits until Redis
+// confirmed them. Idempotent.
+func (a *Adapter) WatchNamespace(ctx context.Context, ns string) error {
+	if a.closed.Load() {
+		return adapter.ErrClosed
+	}
+	if !a.started.Load() {
+		return errors.New("redisadapter: WatchNamespace before Start")
+	}
+	a.nsMu.Lock()
+	if a.namespaces[ns] {
+		a.nsMu.Unlock()
+		return nil
+	}
+	a.namespaces[ns] = true
+	a.nsMu.Unlock()
+	var err error
+	switch a.cfg.Mode {
+	case ModeClassic:
+		err = a.subscribe(ctx, subPattern, a.name(wire.ChanBroadcastPattern, ns, ""))
+		if err == nil {
+			err = a.subscribe(ctx, subChannel, a.classicChannels(ns)...)
+		}
+	case ModeRoom:
+		err = a.subscribe(ctx, subChannel, append(a.classicChannels(ns), a.name(wire.ChanBroadcast, ns, ""))...)
+	case ModeSharded:
+		err = a.subscribe(ctx, subChannel, a.name(wire.ChanBroadcast, ns, ""), a.name(wire.ChanRoom, ns, a.uid))
+	}
+	if err != nil {
+		// go-redis remembers the channels and subscribes them on reconnect.
+		a.log.Warn().Err(err).Str("nsp", ns).Msg("subscribe failed; will retry on reconnect")
+	}
+	return a.confirm(ctx)
+}
+
+func (a *Adapter) classicChannels(ns string) []string {
+	return []string{
+		a.name(wire.ChanRequest, ns, ""),
+		a.name(wire.ChanResponse, ns, ""),
+		a.name(wire.ChanNodeResponse, ns, a.uid),
+	}
+}
+
+// confirm sends a PING on every subscriber connection and waits for the
+// PONGs, which Redis sends after confirming every earlier subscription.
+func (a *Adapter) confirm(ctx context.Context) error {
+	a.psMu.Lock()
+	subs := make([]*subscriber, 0, len(a.subs))
+	for _, s := range a.subs {
+		subs = append(subs, s)
+	}
+	a.psMu.Unlock()
+	for _, s := range subs {
+		select {
+		case <-s.init:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if err := a.confirmOne(ctx, s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (a *Adapter) confirmOne(ctx context.Context, s *subscriber) error {
+	token := randomID()
+	ch := make(chan struct{})
+	a.pingMu.Lock()
+	a.pingWaiters[token] = ch
+	a.pingMu.Unlock()
+	defer func() {
+		a.pingMu.Lock()
+		delete(a.pingWaiters, token)
+		a.pingMu.Unlock()
+	}()
+	for {
+		if err := s.ps.Ping(ctx, token); err == nil {
+			t := time.NewTimer(500 * time.Millisecond)
+			select {
+			case <-ch:
+				t.Stop()
+				return nil
+			case <-ctx.Done():
+				t.Stop()
+				return fmt.Errorf("redisadapter: subscription not confirmed: %w", ctx.Err())
+			case <-a.ctx.Done():
+				t.Stop()
+				return adapter.ErrClosed
+			case <-t.C: // lost in a reconnect: ping again
+			}
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("redisadapter: subscription not confirmed: %w", ctx.Err())
+		case <-a.ctx.Done():
+			return adapter.ErrClosed
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// RoomCreated subscribes the room's channel in ModeRoom and in sharded
+// dynamic modes (public rooms only for SubscriptionDynamic). It never
+// blocks: operations are queued and applied in call order by one
+// goroutine (and replayed by go-redis after a reconnect). Calls before
+// Start are ignored.
+func (a *Adapter) RoomCreated(ns, room string) { a.roomOp(ns, room, true) }
+
+// RoomDeleted unsubscribes what RoomCreated subscribed.
+func (a *Adapter) RoomDeleted(ns, room string) { a.roomOp(ns, room, false) }
+
+type roomOp struct {
+	channel   string
+	subscribe bool
+}
+
+func (a *Adapter) roomOp(ns, room string, create bool) {
+	if !a.roomSubscribed(room) || a.closed.Load() || !a.started.Load() {
+		return
+	}
+	a.nsMu.Lock()
+	set := a.rooms[ns]
+	if set == nil {
+		set = make(map[string]bool)
+		a.rooms[ns] = set
+	}
+	if set[room] == create {
+		a.nsMu.Unlock()
+		return
+	}
+	if create {
+		set[room] = true
+	} else {
+		delete(set, room)
+	}
+	a.roomQueue = append(a.roomQueue, roomOp{channel: a.name(wire.ChanRoom, ns, room), subscribe: create})
+	a.roomQueued++
+	a.nsMu.Unlock()
+	select {
+	case a.roomWake <- struct{}{}:
+	default:
+	}
+}
+
+// roomLoop applies queued room subscriptions in order.
+func (a *Adapter) roomLoop() {
+	for {
+		select {
+		case <-a.ctx.Done():
+			return
+		case <-a.roomWake:
+		}
+		for {
+			a.nsMu.Lock()
+			ops := a.roomQueue
+			a.roomQueue = nil
+			a.nsMu.Unlock()
+			if len(ops) == 0 {
+				break
+			}
+			// Batch consecutive operations of the same direction.
+			for i := 0; i < len(ops); {
+				j := i
+				var chans []string
+				for j < len(ops) && ops[j].subscribe == ops[i].subscribe {
+					chans = append(chans, ops[j].channel)
+					j++
+				}
+				op := subChannel
+				if !ops[i].subscribe {
+					op = unsubChannel
+				}
+				err := a.subscribe(a.ctx, op, chans...)
+				if err != nil && !a.closed.Load() {
+					// go-redis already recorded the channel set; it is
+					// applied when the connection comes back.
+					a.log.Debug().Err(err).Int("channels", len(chans)).Msg("room subscription deferred to reconnect")
+				}
+				a.nsMu.Lock()
+				a.roomApplied += uint64(j - i)
+				a.nsMu.Unlock()
+				i = j
+			}
+		}
+	}
+}
+
+// roomsFlushed waits until every room operation queued so far was sent.
+func (a *Adapter) roomsFlushed(ctx context.Context) error {
+	a.nsMu.Lock()
+	target := a.roomQueued
+	a.nsMu.Unlock()
+	for {
+		a.nsMu.Lock()
+		done := a.roomApplied >= target
+		a.nsMu.Unlock()
+		if done {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-a.ctx.Done():
+			return adapter.ErrClosed
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+}
+
+func (a *Adapter) roomSubscribed(room string) bool {
+	switch a.cfg.Mode {
+	case ModeRoom:
+		return true
+	case ModeSharded:
+		switch a.cfg.Subscription {
+		case SubscriptionDynamic:
+			return !looksLikeSocketID(room)
+		case SubscriptionDynamicPrivate:
+			return true
+		}
+	}
+	return false
+}
+
+// looksLikeSocketID is the sharded Node adapter's heuristic.
+func looksLikeSocketID(room string) bool { return len([]rune(room)) == 20 }
+
+// ServerCount returns the number of servers subscribed to the "/"
+// namespace, counted as Node servers count them (PUBSUB NUMSUB of the
+// request channel, or SHARDNUMSUB in sharded mode); this node included.
+func (a *Adapter) ServerCount(ctx context.Context) (int, error) {
+	if a.closed.Load() {
+		return 0, adapter.ErrClosed
+	}
+	return a.serverCount(ctx, "/")
+}
+
+func (a *Adapter) serverCount(ctx context.Context, ns string) (int, error) {
+	ch := a.name(wire.ChanRequest, ns, "")
+	if a.cfg.Mode == ModeSharded {
+		ch = a.name(wire.ChanBroadcast, ns, "")
+	}
+	count := func(ctx context.Context, c redis.Cmdable) (int, error) {
+		var cmd *redis.MapStringIntCmd
+		if a.cfg.Mode == ModeSharded {
+			cmd = c.PubSubShardNumSub(ctx, ch)
+		} else {
+			cmd = c.PubSubNumSub(ctx, ch)
+		}
+		m, err := cmd.Result()
+		return int(m[ch]), err
+	}
+	if a.cluster == nil {
+		n, err := count(ctx, a.client)
+		if err != nil {
+			return 0, fmt.Errorf("redisadapter: server count: %w", err)
+		}
+		return n, nil
+	}
+	// Subscription counts are per cluster node: sum over the masters, as
+	// the Node adapter does.
+	var mu sync.Mutex
+	total := 0
+	err := a.cluster.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
+		n, err := count(ctx, c)
+		mu.Lock()
+		total += n
+		mu.Unlock()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("redisadapter: server count: %w", err)
+	}
+	return total, nil
+}
+
+// Close unsubscribes, stops the loops, deletes the liveness key and waits
+// for the goroutines (or ctx). Idempotent. The client stays open: it
+// belongs to the caller.
+func (a *Adapter) Close(ctx context.Context) error {
+	if !a.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	a.psMu.Lock()
+	subs := a.subs
+	a.subs = map[int]*subscriber{}
+	a.psMu.Unlock()
+	for _, s := range subs {
+		_ = s.ps.Close() // unsubscribes everything; Node peers stop counting us at once
+	}
+	a.cancel()
+	if !a.started.Load() {
+		return nil
+	}
+	dctx, cancel := context.WithTimeout(ctx, time.Second)
+	_ = a.client.Del(dctx, a.name(wire.KeyHeartbeat, "", a.uid)).Err()
+	cancel()
+	done := make(chan struct{})
+	go func() { a.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (a *Adapter) heartbeatLoop() {
+	t := time.NewTicker(a.cfg.HeartbeatInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-a.ctx.Done():
+			return
+		case <-t.C:
+			a.beat(a.ctx)
+		}
+	}
+}
+
+// beat refreshes the liveness key; its failure marks the node degraded.
+func (a *Adapter) beat(ctx context.Context) {
+	cctx, cancel := context.WithTimeout(ctx, a.cfg.HeartbeatInterval)
+	defer cancel()
+	err := a.client.Set(cctx, a.name(wire.KeyHeartbeat, "", a.uid), time.Now().UnixMilli(), 3*a.cfg.HeartbeatInterval).Err()
+	if err != nil {
+		if a.closed.Load() {
+			return
+		}
+		if !a.beatDown.Swap(true) {
+			a.log.Warn().Err(err).Msg("redis heartbeat failed; node degraded")
+		}
+		return
+	}
+	if a.beatDown.Swap(false) {
+		a.log.Info().Msg("redis heartbeat restored")
+	}
+}
+
+// receiveLoop reads one subscriber connection. It never exits before
+// Close: on errors it marks the node degraded and retries with backoff;
+// go-redis redials and resubscribes on the next read.
+func (a *Adapter) receiveLoop(s *subscriber) {
+	backoff := 50 * time.Millisecond
+	for {
+		msg, err := s.ps.Receive(a.ctx)
+		if a.closed.Load() {
+			return
+		}
+		if err != nil {
+			a.stats.receiveErrors.Add(1)
+			if !s.down.Swap(true) {
+				a.log.Warn().Err(err).Msg("redis subscription lost; local delivery continues, reconnecting")
+			}
+			select {
+			case <-a.ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(backoff*2, a.cfg.MaxBackoff)
+			continue
+		}
+		backoff = 50 * time.Millisecond
+		if s.down.Swap(false) {
+			a.stats.resubscribes.Add(1)
+			a.log.Info().Msg("redis subscription restored")
+		}
+		switch m := msg.(type) {
+		case *redis.Message:
+			a.stats.received.Add(1)
+			a.route(m)
+		case *redis.Pong:
+			a.pingMu.Lock()
+			if ch := a.pingWaiters[m.Payload]; ch != nil {
+				close(ch)
+				delete(a.pingWaiters, m.Payload)
+			}
+			a.pingMu.Unlock()
+		case *redis.Subscription:
+		}
+	}
+}
+
+// route handles responses inline (they only wake a waiting Request) and
+// queues everything else for the worker, dropping on overflow.
+func (a *Adapter) route(m *redis.Message) {
+	if a.isResponseChannel(m.Channel) {
+		a.onResponse(m.Payload)
+		return
+	}
+	select {
+	case a.queue <- inbound{channel: m.Channel, pattern: m.Pattern, payload: m.Payload}:
+	default:
+		if n := a.stats.dropped.Add(1); n&(n-1) == 0 { // log at 1, 2, 4, 8...
+			a.log.Warn().Uint64("dropped", n).Int("queue", cap(a.queue)).Str("channel", m.Channel).Msg("inbound queue full; message dropped")
+		}
+	}
+}
+
+func (a *Adapter) isResponseChannel(ch string) bool {
+	if a.cfg.Mode == ModeSharded {
+		return strings.HasSuffix(ch, "#"+a.uid+"#") && strings.HasPrefix(ch, a.cfg.Key+"#")
+	}
+	return strings.HasPrefix(ch, a.cfg.Key+"-response#")
+}
+
+func (a *Adapter) worker() {
+	for {
+		select {
+		case <-a.ctx.Done():
+			return
+		case in := <-a.queue:
+			a.dispatch(in)
+		}
+	}
+}
+
+// dispatch decodes one inbound message and hands it to the handler. A
+// malformed message is counted and dropped; a panic in decoding is
+// contained so the worker survives hostile input.
+func (a *Adapter) dispatch(in inbound) {
+	defer func() {
+		if r := recover(); r != nil {
+			a.stats.malformed.Add(1)
+			a.log.Error().Interface("panic", r).Str("channel", in.channel).Msg("inbound message handling panicked; dropped")
+		}
+	}()
+	var err error
+	if a.cfg.Mode == ModeSharded {
+		err = a.onClusterMessage(in)
+	} else if strings.HasPrefix(in.channel, a.cfg.Key+"-request#") {
+		err = a.onRequest(in)
+	} else {
+		err = a.onBroadcast(in)
+	}
+	if err != nil {
+		if n := a.stats.malformed.Add(1); n&(n-1) == 0 {
+			a.log.Warn().Err(err).Uint64("malformed", n).Str("channel", in.channel).Msg("malformed message dropped")
+		}
+	}
+}
+
+// namespaceOf extracts the namespace from "<prefix><ns>#..." using the
+// longest watched namespace that matches.
+func (a *Adapter) namespaceOf(ch, prefix string) (string, bool) {
+	if !strings.HasPrefix(ch, prefix) {
+		return "", false
+	}
+	rest := ch[len(prefix):]
+	a.nsMu.Lock()
+	defer a.nsMu.Unlock()
+	best, ok := "", false
+	for ns := range a.namespaces {
+		if strings.HasPrefix(rest, ns+"#") && (!ok || len(ns) > len(best)) {
+			best, ok = ns, true
+		}
+	}
+	return best, ok
+}
+
+func (a *Adapter) watching(ns string) bool {
+	a.nsMu.Lock()
+	defer a.nsMu.Unlock()
+	return a.namespaces[ns]
+}
+
+func randomID() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// Stats are the adapter's counters.
+type Stats struct {
+	Received      uint64 // pub/sub messages read from Redis
+	Published     uint64 // messages published
+	PublishErrors uint64
+	Dropped       uint64 // inbound queue overflow
+	Malformed     uint64 // undecodable or foreign messages
+	Ignored       uint64 // own echoes, other namespaces, unknown request ids
+	ReceiveErrors uint64 // subscriber read errors (connection loss)
+	Resubscribes  uint64 // subscriber recoveries
+	QueueLen      int
+}
+
+type counters struct {
+	received, published, publishErrors, dropped, malformed, ignored, receiveErrors, resubscribes atomic.Uint64
+}
+
+// Stats returns a snapshot of the counters.
+func (a *Adapter) Stats() Stats {
+	s := &a.stats
+	return Stats{
+		Received: s.received.Load(), Published: s.published.Load(), PublishErrors: s.publishErrors.Load(),
+		Dropped: s.dropped.Load(), Malformed: s.malformed.Load(), Ignored: s.ignored.Load(),
+		ReceiveErrors: s.receiveErrors.Load(), Resubscribes: s.resubscribes.Load(), QueueLen: len(a.queue),
+	}
+}
