@@ -1,0 +1,432 @@
+package broker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"regexp"
+	"sync"
+
+	"github.com/ionbus/ionbus/adapter"
+)
+
+// Middleware runs for every socket connecting to a namespace, before the
+// socket is connected. Returning an error refuses it: a *ConnectError
+// chooses the CONNECT_ERROR payload, any other error sends its text as
+// the message. Middlewares run in the order they were added, on the
+// session's callback goroutine.
+type Middleware func(s *Socket) error
+
+// ConnectionHandler runs once for each socket that joined a namespace.
+// Register the socket's event handlers (s.On) here.
+type ConnectionHandler func(s *Socket)
+
+// Namespace is a Socket.IO namespace: its sockets, their rooms, its
+// middlewares and handlers. A namespace made by OfPattern is a parent: it
+// holds no sockets itself and passes its middlewares and handlers to the
+// children created on demand.
+//
+// All methods are safe for concurrent use.
+type Namespace struct {
+	srv     *Server
+	name    string
+	pattern *regexp.Regexp // set on a pattern parent
+	parent  *Namespace     // set on a child of a pattern
+
+	hmu          sync.RWMutex
+	middlewares  []Middleware
+	onConnection []ConnectionHandler
+	serverEvents map[string]ServerEventHandler
+	children     []*Namespace
+	eventMWs     []EventMiddleware
+	events       map[string]EventHandler
+	joinHooks    []RoomHook
+	leaveHooks   []RoomHook
+
+	mu      sync.RWMutex
+	sockets map[string]*Socket
+	rooms   map[string]map[*Socket]struct{}
+}
+
+func newNamespace(s *Server, name string, pattern *regexp.Regexp) *Namespace {
+	return &Namespace{
+		srv:     s,
+		name:    name,
+		pattern: pattern,
+		sockets: make(map[string]*Socket),
+		rooms:   make(map[string]map[*Socket]struct{}),
+	}
+}
+
+// Name is the namespace name, e.g. "/admin" (the pattern for a parent).
+func (n *Namespace) Name() string { return n.name }
+
+// Use adds a middleware.
+func (n *Namespace) Use(m Middleware) *Namespace {
+	n.hmu.Lock()
+	n.middlewares = append(n.middlewares, m)
+	n.hmu.Unlock()
+	return n
+}
+
+// OnConnection adds a handler called for every connected socket.
+func (n *Namespace) OnConnection(h ConnectionHandler) *Namespace {
+	n.hmu.Lock()
+	n.onConnection = append(n.onConnection, h)
+	n.hmu.Unlock()
+	return n
+}
+
+// EventMiddleware runs for every event a client sends on the namespace,
+// before the event's handlers. Returning an error drops the event; the
+// middleware itself tells the client when it should know (for instance
+// with an "error" event).
+type EventMiddleware func(e *Event) error
+
+// RoomHook observes room membership. It runs after the change, with no
+// lock held, on the goroutine that made the change. Sockets' own id rooms
+// are not reported.
+type RoomHook func(s *Socket, room string)
+
+// UseEvent adds an event middleware.
+func (n *Namespace) UseEvent(m EventMiddleware) *Namespace {
+	n.hmu.Lock()
+	n.eventMWs = append(n.eventMWs, m)
+	n.hmu.Unlock()
+	return n
+}
+
+// On registers a handler for event for every socket of the namespace. A
+// handler registered on the socket itself with Socket.On takes precedence.
+func (n *Namespace) On(event string, h EventHandler) *Namespace {
+	n.hmu.Lock()
+	if n.events == nil {
+		n.events = make(map[string]EventHandler)
+	}
+	n.events[event] = h
+	n.hmu.Unlock()
+	return n
+}
+
+// OnJoin adds a hook called when a socket joins a room.
+func (n *Namespace) OnJoin(h RoomHook) *Namespace {
+	n.hmu.Lock()
+	n.joinHooks = append(n.joinHooks, h)
+	n.hmu.Unlock()
+	return n
+}
+
+// OnLeave adds a hook called when a socket leaves a room, including when
+// it disconnects.
+func (n *Namespace) OnLeave(h RoomHook) *Namespace {
+	n.hmu.Lock()
+	n.leaveHooks = append(n.leaveHooks, h)
+	n.hmu.Unlock()
+	return n
+}
+
+// hooks collects the event middlewares, room hooks and the namespace-level
+// handler for event, the pattern parent's first.
+type nsHooks struct {
+	eventMWs      []EventMiddleware
+	joins, leaves []RoomHook
+}
+
+// Without a parent it returns the namespace's own slices, capped so no
+// caller can append into them: this runs per event and per join, and
+// must not allocate.
+func (n *Namespace) hooks() nsHooks {
+	n.hmu.RLock()
+	own := nsHooks{
+		eventMWs: n.eventMWs[:len(n.eventMWs):len(n.eventMWs)],
+		joins:    n.joinHooks[:len(n.joinHooks):len(n.joinHooks)],
+		leaves:   n.leaveHooks[:len(n.leaveHooks):len(n.leaveHooks)],
+	}
+	n.hmu.RUnlock()
+	if n.parent == nil {
+		return own
+	}
+	h := n.parent.hooks()
+	h.eventMWs = append(h.eventMWs, own.eventMWs...)
+	h.joins = append(h.joins, own.joins...)
+	h.leaves = append(h.leaves, own.leaves...)
+	return h
+}
+
+func (n *Namespace) eventHandler(name string) EventHandler {
+	n.hmu.RLock()
+	h := n.events[name]
+	n.hmu.RUnlock()
+	if h == nil && n.parent != nil {
+		return n.parent.eventHandler(name)
+	}
+	return h
+}
+
+func (n *Namespace) addChild(c *Namespace) {
+	n.hmu.Lock()
+	n.children = append(n.children, c)
+	n.hmu.Unlock()
+}
+
+func (n *Namespace) chain() ([]Middleware, []ConnectionHandler) {
+	var mws []Middleware
+	var hs []ConnectionHandler
+	if n.parent != nil {
+		mws, hs = n.parent.chain()
+	}
+	n.hmu.RLock()
+	mws = append(mws, n.middlewares...)
+	hs = append(hs, n.onConnection...)
+	n.hmu.RUnlock()
+	return mws, hs
+}
+
+// add connects a client to the namespace: session recovery, middlewares,
+// then the CONNECT answer and the connection handlers.
+func (n *Namespace) add(cl *client, auth map[string]any, rawAuth json.RawMessage) {
+	sock, missed := n.newSocket(cl, auth, rawAuth)
+	mws, handlers := n.chain()
+	skip := sock.recovered && n.srv.cfg.Recovery.SkipMiddlewares
+	if !skip {
+		for _, mw := range mws {
+			if err := runMiddleware(mw, sock); err != nil {
+				var ce *ConnectError
+				if !errors.As(err, &ce) {
+					ce = &ConnectError{Message: err.Error()}
+				}
+				sock.cleanup()
+				cl.sendConnectError(n.name, ce)
+				return
+			}
+		}
+	}
+	if !cl.attach(sock) {
+		sock.cleanup()
+		return
+	}
+	n.mu.Lock()
+	n.sockets[sock.id] = sock
+	n.mu.Unlock()
+	sock.onConnect(missed)
+	for _, h := range handlers {
+		h(sock)
+	}
+}
+
+// runMiddleware turns a middleware panic into a refusal so a bad
+// middleware cannot take the worker down.
+func runMiddleware(mw Middleware, s *Socket) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.nsp.srv.log.Error().Interface("panic", r).Str("nsp", s.nsp.name).Msg("middleware panicked")
+			err = &ConnectError{Message: "Internal server error"}
+		}
+	}()
+	return mw(s)
+}
+
+func (n *Namespace) remove(s *Socket) {
+	n.mu.Lock()
+	if n.sockets[s.id] == s {
+		delete(n.sockets, s.id)
+	}
+	n.mu.Unlock()
+}
+
+// joinRooms adds s to rooms in the index.
+func (n *Namespace) joinRooms(s *Socket, rooms []string) {
+	w, _ := n.srv.adapter.(adapter.RoomWatcher)
+	n.mu.Lock()
+	for _, r := range rooms {
+		if r == s.id {
+			// The own room is not stored: n.sockets answers for it,
+			// which saves a map per socket.
+			if w != nil && n.rooms[r] == nil {
+				w.RoomCreated(n.name, r)
+			}
+			continue
+		}
+		set := n.rooms[r]
+		if set == nil {
+			set = make(map[*Socket]struct{}, 1)
+			n.rooms[r] = set
+			if w != nil && n.sockets[r] == nil {
+				w.RoomCreated(n.name, r)
+			}
+		}
+		set[s] = struct{}{}
+	}
+	n.mu.Unlock()
+}
+
+// leaveRooms removes s from rooms in the index.
+func (n *Namespace) leaveRooms(s *Socket, rooms []string) {
+	w, _ := n.srv.adapter.(adapter.RoomWatcher)
+	n.mu.Lock()
+	for _, r := range rooms {
+		if r == s.id {
+			if w != nil && n.rooms[r] == nil {
+				w.RoomDeleted(n.name, r)
+			}
+			continue
+		}
+		set := n.rooms[r]
+		if set == nil {
+			continue
+		}
+		delete(set, s)
+		if len(set) == 0 {
+			delete(n.rooms, r)
+			if w != nil && n.sockets[r] == nil {
+				w.RoomDeleted(n.name, r)
+			}
+		}
+	}
+	n.mu.Unlock()
+}
+
+// members calls fn for every local socket in room r: the sockets that
+// joined it, and the socket whose own room it is. n.mu must be held.
+func (n *Namespace) members(r string, fn func(*Socket)) {
+	for s := range n.rooms[r] {
+		fn(s)
+	}
+	if s := n.sockets[r]; s != nil && s.connected.Load() {
+		if _, joined := n.rooms[r][s]; !joined {
+			fn(s)
+		}
+	}
+}
+
+// match returns the local sockets selected by rooms and except, copied
+// so the caller can send without holding the lock.
+func (n *Namespace) match(rooms, except []string) []*Socket {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	var excluded map[*Socket]struct{}
+	if len(except) > 0 {
+		excluded = make(map[*Socket]struct{})
+		for _, r := range except {
+			n.members(r, func(s *Socket) { excluded[s] = struct{}{} })
+		}
+	}
+	if len(rooms) == 0 {
+		out := make([]*Socket, 0, len(n.sockets))
+		for _, s := range n.sockets {
+			if _, ex := excluded[s]; !ex {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	if len(rooms) == 1 {
+		out := make([]*Socket, 0, len(n.rooms[rooms[0]])+1)
+		n.members(rooms[0], func(s *Socket) {
+			if _, ex := excluded[s]; !ex {
+				out = append(out, s)
+			}
+		})
+		return out
+	}
+	seen := make(map[*Socket]struct{})
+	var out []*Socket
+	for _, r := range rooms {
+		n.members(r, func(s *Socket) {
+			if _, ex := excluded[s]; ex {
+				return
+			}
+			if _, dup := seen[s]; dup {
+				return
+			}
+			seen[s] = struct{}{}
+			out = append(out, s)
+		})
+	}
+	return out
+}
+
+// Sockets returns this node's connected sockets of the namespace.
+func (n *Namespace) Sockets() []*Socket {
+	if n.pattern != nil {
+		var out []*Socket
+		for _, c := range n.childList() {
+			out = append(out, c.Sockets()...)
+		}
+		return out
+	}
+	return n.match(nil, nil)
+}
+
+// Socket returns the local socket with the given id, or nil.
+func (n *Namespace) Socket(id string) *Socket {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	return n.sockets[id]
+}
+
+// Len is the number of local sockets.
+func (n *Namespace) Len() int {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	return len(n.sockets)
+}
+
+// Rooms returns the names of the rooms that have local sockets, socket id
+// rooms included.
+func (n *Namespace) Rooms() []string {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	out := make([]string, 0, len(n.rooms)+len(n.sockets))
+	for r := range n.rooms {
+		out = append(out, r)
+	}
+	for id := range n.sockets {
+		if n.rooms[id] == nil {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+func (n *Namespace) childList() []*Namespace {
+	n.hmu.RLock()
+	defer n.hmu.RUnlock()
+	return append([]*Namespace(nil), n.children...)
+}
+
+// To starts a broadcast to the sockets in any of rooms.
+func (n *Namespace) To(rooms ...string) *Broadcast { return newBroadcast(n).To(rooms...) }
+
+// In is To.
+func (n *Namespace) In(rooms ...string) *Broadcast { return n.To(rooms...) }
+
+// Except starts a broadcast to every socket not in any of rooms.
+func (n *Namespace) Except(rooms ...string) *Broadcast { return newBroadcast(n).Except(rooms...) }
+
+// Volatile starts a broadcast whose packets may be dropped for congested
+// sockets.
+func (n *Namespace) Volatile() *Broadcast { return newBroadcast(n).Volatile() }
+
+// Local starts a broadcast that stays on this node.
+func (n *Namespace) Local() *Broadcast { return newBroadcast(n).Local() }
+
+// Emit sends an event to every socket of the namespace, on every node.
+func (n *Namespace) Emit(event string, args ...any) error {
+	return newBroadcast(n).Emit(event, args...)
+}
+
+// FetchSockets returns the sockets of the namespace on every node.
+func (n *Namespace) FetchSockets(ctx context.Context) ([]RemoteSocket, error) {
+	return newBroadcast(n).FetchSockets(ctx)
+}
+
+// SocketsJoin makes every socket of the namespace, on every node, join rooms.
+func (n *Namespace) SocketsJoin(ctx context.Context, rooms ...string) error {
+	return newBroadcast(n).SocketsJoin(ctx, rooms...)
+}
+
+// DisconnectSockets disconnects every socket of the namespace on every node.
+func (n *Namespace) DisconnectSockets(ctx context.Context, close bool) error {
+	return newBroadcast(n).DisconnectSockets(ctx, close)
+}

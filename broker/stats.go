@@ -1,0 +1,92 @@
+package broker
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+type serverStats struct {
+	clients       atomic.Int64
+	connects      atomic.Int64
+	disconnects   atomic.Int64
+	connectErrors atomic.Int64
+	parseErrors   atomic.Int64
+	eventsIn      atomic.Int64
+	eventsRefused atomic.Int64
+	deliveries    atomic.Int64
+	volatileDrops atomic.Int64
+	slowConsumers atomic.Int64
+	publishErrors atomic.Int64
+}
+
+// Stats is a snapshot of the server's counters and gauges.
+type Stats struct {
+	Node          string           `json:"node"`
+	Uptime        float64          `json:"uptime_seconds"`
+	Clients       int64            `json:"clients"` // Engine.IO sessions with a socket.io client
+	Connects      int64            `json:"connects_total"`
+	Disconnects   int64            `json:"disconnects_total"`
+	ConnectErrors int64            `json:"connect_errors_total"`
+	ParseErrors   int64            `json:"parse_errors_total"`
+	EventsIn      int64            `json:"events_in_total"`
+	EventsRefused int64            `json:"events_refused_total"`
+	Deliveries    int64            `json:"deliveries_total"`
+	VolatileDrops int64            `json:"volatile_drops_total"`
+	SlowConsumers int64            `json:"slow_consumers_total"`
+	PublishErrors int64            `json:"publish_errors_total"`
+	Namespaces    []NamespaceStats `json:"namespaces"`
+	// Extra holds the snapshots of the providers added with AddStats
+	// (limits, access, presence, adapter), by name.
+	Extra map[string]any `json:"extra,omitempty"`
+}
+
+// AddStats registers a provider whose snapshot Stats reports under name.
+// fn must be safe for concurrent use and cheap.
+func (s *Server) AddStats(name string, fn func() any) {
+	s.statsMu.Lock()
+	defer s.statsMu.Unlock()
+	if s.statsProviders == nil {
+		s.statsProviders = make(map[string]func() any)
+	}
+	s.statsProviders[name] = fn
+}
+
+// NamespaceStats describes one namespace on this node.
+type NamespaceStats struct {
+	Name    string `json:"name"`
+	Sockets int    `json:"sockets"`
+	Rooms   int    `json:"rooms"`
+}
+
+// Stats returns a snapshot of this node's counters.
+func (s *Server) Stats() Stats {
+	st := Stats{
+		Node:          s.cfg.NodeID,
+		Uptime:        s.cfg.Now().Sub(s.start).Round(time.Millisecond).Seconds(),
+		Clients:       s.stats.clients.Load(),
+		Connects:      s.stats.connects.Load(),
+		Disconnects:   s.stats.disconnects.Load(),
+		ConnectErrors: s.stats.connectErrors.Load(),
+		ParseErrors:   s.stats.parseErrors.Load(),
+		EventsIn:      s.stats.eventsIn.Load(),
+		EventsRefused: s.stats.eventsRefused.Load(),
+		Deliveries:    s.stats.deliveries.Load(),
+		VolatileDrops: s.stats.volatileDrops.Load(),
+		SlowConsumers: s.stats.slowConsumers.Load(),
+		PublishErrors: s.stats.publishErrors.Load(),
+	}
+	s.statsMu.Lock()
+	if len(s.statsProviders) > 0 {
+		st.Extra = make(map[string]any, len(s.statsProviders))
+		for name, fn := range s.statsProviders {
+			st.Extra[name] = fn()
+		}
+	}
+	s.statsMu.Unlock()
+	for _, ns := range s.Namespaces() {
+		ns.mu.RLock()
+		st.Namespaces = append(st.Namespaces, NamespaceStats{Name: ns.name, Sockets: len(ns.sockets), Rooms: len(ns.rooms)})
+		ns.mu.RUnlock()
+	}
+	return st
+}
