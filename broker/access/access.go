@@ -1,0 +1,642 @@
+package access
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/rs/zerolog"
+
+	"github.com/ionbus/ionbus/broker"
+	"github.com/ionbus/ionbus/broker/auth"
+	"github.com/ionbus/ionbus/connection"
+	"github.com/ionbus/ionbus/limits"
+)
+
+// Client-visible codes.
+const (
+	CodeAuthRequired           = "AUTH_REQUIRED"
+	CodeAuthInvalidSession     = "AUTH_INVALID_SESSION"
+	CodeInsufficientPrivileges = "AUTH_INSUFFICIENT_PRIVILEGES"
+	CodeCSRFInvalid            = "CSRF_TOKEN_INVALID"
+	CodeAuthUnavailable        = "AUTH_SERVICE_UNAVAILABLE"
+	CodeConnectionLimit        = "CONNECTION_LIMIT_EXCEEDED"
+	CodeRateLimit              = "RATE_LIMIT_EXCEEDED"
+	CodeMessageTooLarge        = "MESSAGE_TOO_LARGE"
+	CodeOriginNotAllowed       = "CORS_ORIGIN_NOT_ALLOWED"
+	CodeInvalidRoomName        = "INVALID_ROOM_NAME"
+	CodeRoomNotAllowed         = "ROOM_NOT_ALLOWED"
+	CodeRoomLimit              = "ROOM_LIMIT_EXCEEDED"
+	CodeInvalidPayload         = "INVALID_PAYLOAD"
+)
+
+// Messages of the CONNECT_ERROR packets.
+const (
+	MessageAuthFailed      = "Authentication failed"
+	MessageConnectionLimit = "Connection limit exceeded"
+)
+
+// Config configures a Guard.
+type Config struct {
+	// Verifier checks tokens. Nil means no authentication is configured:
+	// every socket is anonymous and namespaces that are not public refuse
+	// everyone with AUTH_REQUIRED.
+	Verifier *auth.Verifier
+	// Limiter enforces connection and message limits. Nil means no limits.
+	Limiter *limits.Limiter
+	// Origins allowed to open sessions (browser Origin header). Empty
+	// means any. "*" in the list means any. Requests without an Origin
+	// header (non-browser clients) are always allowed.
+	Origins []string
+	// AbuseDisconnectAfter disconnects a socket after this many
+	// consecutive rate-limited messages. Zero means 20.
+	AbuseDisconnectAfter int
+	// OpTimeout bounds one limiter or verifier call. Zero means 2s.
+	OpTimeout time.Duration
+	// Logger; zero value discards.
+	Logger zerolog.Logger
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+// Guard applies access rules and limits to namespaces.
+type Guard struct {
+	cfg Config
+	log zerolog.Logger
+
+	mu    sync.Mutex
+	slots map[string]*slot // by Engine.IO session id
+
+	refused sync.Map // code -> *atomic.Int64
+}
+
+type slot struct {
+	user    string
+	ip      netip.Addr
+	sockets int
+}
+
+// New validates cfg.
+func New(cfg Config) (*Guard, error) {
+	if cfg.AbuseDisconnectAfter < 0 || cfg.OpTimeout < 0 {
+		return nil, errors.New("access: negative setting")
+	}
+	if cfg.AbuseDisconnectAfter == 0 {
+		cfg.AbuseDisconnectAfter = 20
+	}
+	if cfg.OpTimeout == 0 {
+		cfg.OpTimeout = 2 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Guard{cfg: cfg, log: cfg.Logger.With().Str("component", "access").Logger(), slots: make(map[string]*slot)}, nil
+}
+
+// AllowRequest is the Engine.IO admission hook (connection.Config
+// .AllowRequest): it refuses a foreign browser Origin.
+func (g *Guard) AllowRequest(r *http.Request) error {
+	origin := r.Header.Get("Origin")
+	if origin == "" || originAllowed(g.cfg.Origins, origin) {
+		return nil
+	}
+	g.count(CodeOriginNotAllowed)
+	return &connection.Error{
+		Code: connection.ErrForbidden.Code, Message: connection.ErrForbidden.Message, Status: http.StatusForbidden,
+		Context: map[string]any{"code": CodeOriginNotAllowed, "origin": origin},
+	}
+}
+
+func originAllowed(list []string, origin string) bool {
+	if len(list) == 0 {
+		return true
+	}
+	for _, o := range list {
+		if o == "*" || strings.EqualFold(o, origin) {
+			return true
+		}
+	}
+	return false
+}
+
+// Level is a namespace access level.
+type Level uint8
+
+const (
+	Public        Level = 0 // anyone; a valid token still identifies the user
+	Authenticated Level = 1 // a valid token is required
+	RoleRequired  Level = 2 // a valid token with one of Roles is required
+)
+
+// Access is a namespace's access rule.
+type Access struct {
+	Level Level
+	Roles []string // RoleRequired: any of these
+}
+
+// ParseAccess reads "public", "authenticated" or "role:a[,role:b]".
+func ParseAccess(s string) (Access, error) {
+	s = strings.TrimSpace(s)
+	switch s {
+	case "", "public":
+		return Access{Level: Public}, nil
+	case "authenticated":
+		return Access{Level: Authenticated}, nil
+	}
+	var a Access
+	a.Level = RoleRequired
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		role, ok := strings.CutPrefix(part, "role:")
+		if !ok || role == "" {
+			return Access{}, fmt.Errorf("access: %q: want public, authenticated or role:<name>[,role:<name>]", s)
+		}
+		a.Roles = append(a.Roles, role)
+	}
+	return a, nil
+}
+
+func (a Access) String() string {
+	switch a.Level {
+	case Public:
+		return "public"
+	case Authenticated:
+		return "authenticated"
+	}
+	parts := make([]string, len(a.Roles))
+	for i, r := range a.Roles {
+		parts[i] = "role:" + r
+	}
+	return strings.Join(parts, ",")
+}
+
+// Rules configure one namespace.
+type Rules struct {
+	Access Access
+	// AutoJoin room templates joined on connect: "user:{user}",
+	// "role:{role}" (one room per role). Templates with a placeholder are
+	// skipped for anonymous sockets.
+	AutoJoin []string
+	// RoomsAllow patterns of the rooms clients may join with join_room:
+	// '*' matches any run of characters; {user} and {role} are replaced by
+	// the socket's identity. Empty disables the built-in room events.
+	RoomsAllow []string
+	// CompatEvents: instead of a CONNECT_ERROR, accept the socket, emit
+	// auth_required / auth_error {message, error_code, redirect_url,
+	// timestamp}, then disconnect it — for apps that listen for those
+	// events (socket.io-client never delivers events on a refused
+	// namespace).
+	CompatEvents bool
+	// RedirectURL is put in the compatibility events.
+	RedirectURL string
+	// RequireCSRF: a token carried by a cookie is accepted only when the
+	// CONNECT auth payload's "csrf" equals the token's CSRFClaim claim.
+	RequireCSRF bool
+	// CSRFClaim names the claim; default "csrf".
+	CSRFClaim string
+}
+
+type socketKey uint8
+
+const (
+	// IdentityKey is the Socket.Get key of the *auth.Identity of an
+	// authenticated socket.
+	IdentityKey socketKey = 1
+	stateKey    socketKey = 2
+)
+
+// Identity returns the socket's verified identity, or nil for anonymous
+// sockets.
+func Identity(s *broker.Socket) *auth.Identity {
+	id, _ := s.Get(IdentityKey).(*auth.Identity)
+	return id
+}
+
+// socketState is the guard's per-socket state.
+type socketState struct {
+	mu         sync.Mutex
+	expiry     *time.Timer
+	abuse      int
+	compatCode string // set when CompatEvents refuses after connecting
+	compatMsg  string
+	ip         netip.Addr
+}
+
+func state(s *broker.Socket) *socketState {
+	st, _ := s.Get(stateKey).(*socketState)
+	return st
+}
+
+// Attach installs the rules on ns: the admission middleware, the
+// auto-join and expiry handling, message limits and room events.
+func (g *Guard) Attach(ns *broker.Namespace, r Rules) {
+	if r.CSRFClaim == "" {
+		r.CSRFClaim = "csrf"
+	}
+	ns.OnConnection(func(s *broker.Socket) { g.onConnection(s, r) })
+	ns.Use(func(s *broker.Socket) error { return g.admit(s, r) })
+	if g.cfg.Limiter != nil {
+		ns.UseEvent(g.limitEvent)
+	}
+	ns.On("auth:refresh", g.onRefresh)
+	if len(r.RoomsAllow) > 0 {
+		ns.On("join_room", func(e *broker.Event) { g.onJoinRoom(e, r) })
+		ns.On("leave_room", func(e *broker.Event) { g.onLeaveRoom(e, r) })
+	}
+}
+
+func refusal(code string) *broker.ConnectError {
+	return &broker.ConnectError{Message: MessageAuthFailed, Data: map[string]any{"code": code}}
+}
+
+// admit is the namespace middleware.
+func (g *Guard) admit(s *broker.Socket, r Rules) error {
+	hs := s.Handshake()
+	st := &socketState{}
+	s.Set(stateKey, st)
+
+	var id *auth.Identity
+	code := ""
+	if g.cfg.Verifier != nil {
+		token, src := g.cfg.Verifier.ExtractToken(auth.TokenSources{Auth: hs.Auth, Header: hs.Headers, Query: hs.Query})
+		if token != "" {
+			ctx, cancel := context.WithTimeout(context.Background(), g.cfg.OpTimeout)
+			var err error
+			id, err = g.cfg.Verifier.Verify(ctx, token)
+			cancel()
+			switch {
+			case err == nil:
+				if src == auth.SourceCookie && r.RequireCSRF && !csrfMatches(hs.Auth, id, r.CSRFClaim) {
+					id, code = nil, CodeCSRFInvalid
+				}
+			case errors.Is(err, auth.ErrKeyUnavailable):
+				g.log.Warn().Err(err).Msg("token verification key unavailable")
+				code = CodeAuthUnavailable
+			default:
+				g.log.Debug().Err(err).Str("source", src.String()).Msg("invalid token")
+				code = CodeAuthInvalidSession
+			}
+		}
+	}
+	if id != nil {
+		code = ""
+		if r.Access.Level == RoleRequired && !hasAnyRole(id, r.Access.Roles) {
+			code = CodeInsufficientPrivileges
+		}
+	} else if r.Access.Level != Public {
+		if code == "" {
+			code = CodeAuthRequired
+		}
+	} else {
+		code = "" // public: an unusable token degrades to anonymous
+	}
+	if code != "" {
+		g.count(code)
+		if r.CompatEvents {
+			st.compatCode = code
+			st.compatMsg = MessageAuthFailed
+			return nil
+		}
+		return refusal(code)
+	}
+	if id != nil {
+		s.Set(IdentityKey, id)
+	}
+	return g.acquire(s, st, id)
+}
+
+func csrfMatches(authPayload map[string]any, id *auth.Identity, claim string) bool {
+	given, _ := authPayload["csrf"].(string)
+	want, _ := id.Claims[claim].(string)
+	return given != "" && want != "" && given == want
+}
+
+func hasAnyRole(id *auth.Identity, roles []string) bool {
+	for _, r := range roles {
+		if id.HasRole(r) {
+			return true
+		}
+	}
+	return false
+}
+
+// acquire takes the connection slot of the socket's Engine.IO session and
+// checks the connection attempt rate.
+func (g *Guard) acquire(s *broker.Socket, st *socketState, id *auth.Identity) error {
+	l := g.cfg.Limiter
+	if l == nil {
+		return nil
+	}
+	hs := s.Handshake()
+	ip := l.ClientIP(hs.RemoteAddr, hs.Headers)
+	st.ip = ip
+	ctx, cancel := context.WithTimeout(context.Background(), g.cfg.OpTimeout)
+	defer cancel()
+	if d, err := l.AllowConnectAttempt(ctx, ip); err != nil {
+		g.log.Warn().Err(err).Msg("limits: connect attempt check failed")
+	} else if !d.Allowed {
+		return g.limitRefusal(d)
+	}
+	user := ""
+	if id != nil {
+		user = id.UserID
+	}
+	sid := s.Conn().ID()
+	g.mu.Lock()
+	if sl := g.slots[sid]; sl != nil {
+		sl.sockets++
+		g.mu.Unlock()
+		s.OnDisconnect(func(*broker.Socket, string) { g.release(sid) })
+		return nil
+	}
+	g.mu.Unlock()
+	d, err := l.AcquireConnection(ctx, user, ip, sid)
+	if err != nil {
+		g.log.Warn().Err(err).Msg("limits: acquire failed")
+	}
+	if !d.Allowed {
+		return g.limitRefusal(d)
+	}
+	g.mu.Lock()
+	if sl := g.slots[sid]; sl != nil {
+		sl.sockets++ // another namespace of the session raced us
+	} else {
+		g.slots[sid] = &slot{user: user, ip: ip, sockets: 1}
+	}
+	g.mu.Unlock()
+	s.OnDisconnect(func(*broker.Socket, string) { g.release(sid) })
+	return nil
+}
+
+func (g *Guard) release(sid string) {
+	g.mu.Lock()
+	sl := g.slots[sid]
+	if sl == nil {
+		g.mu.Unlock()
+		return
+	}
+	sl.sockets--
+	if sl.sockets > 0 {
+		g.mu.Unlock()
+		return
+	}
+	delete(g.slots, sid)
+	g.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), g.cfg.OpTimeout)
+	defer cancel()
+	if err := g.cfg.Limiter.ReleaseConnection(ctx, sl.user, sl.ip, sid); err != nil {
+		g.log.Warn().Err(err).Msg("limits: release failed")
+	}
+}
+
+// Resync puts back the connection slots of this node's live sessions
+// (limits.Limiter.RestoreConnections), for when the Redis slots were lost:
+// Redis restarted empty, or this node's heartbeat lapsed and other nodes
+// reclaimed its slots. limits.RedisSlots.Run calls it (SetOnLapsed) after a
+// heartbeat that finds its own heartbeat gone. Slots are restored even
+// above a limit (see RestoreConnections). A session that ends while the
+// restore is in flight could get its slot back after its release; Resync
+// releases those again. No-op without a Limiter.
+func (g *Guard) Resync(ctx context.Context) error {
+	l := g.cfg.Limiter
+	if l == nil {
+		return nil
+	}
+	g.mu.Lock()
+	conns := make([]limits.Connection, 0, len(g.slots))
+	for sid, sl := range g.slots {
+		conns = append(conns, limits.Connection{UserID: sl.user, IP: sl.ip, SlotID: sid})
+	}
+	g.mu.Unlock()
+	n, err := l.RestoreConnections(ctx, conns)
+	if err != nil {
+		return fmt.Errorf("access: resync: %w", err)
+	}
+	var gone []limits.Connection
+	g.mu.Lock()
+	for _, c := range conns {
+		if sl := g.slots[c.SlotID]; sl == nil || sl.user != c.UserID || sl.ip != c.IP {
+			gone = append(gone, c)
+		}
+	}
+	g.mu.Unlock()
+	for _, c := range gone {
+		if err := l.ReleaseConnection(ctx, c.UserID, c.IP, c.SlotID); err != nil {
+			g.log.Warn().Err(err).Msg("limits: release after resync failed")
+		}
+	}
+	g.log.Info().Int("sessions", len(conns)).Int("restored", n).Msg("limits: connection slots restored")
+	return nil
+}
+
+func (g *Guard) limitRefusal(d limits.Decision) error {
+	g.count(CodeConnectionLimit)
+	return &broker.ConnectError{Message: MessageConnectionLimit, Data: map[string]any{
+		"code": CodeConnectionLimit, "reason": d.Reason.String(), "limit": d.Limit,
+	}}
+}
+
+// onConnection runs first among the connection handlers: compatibility
+// refusals, auto-join, token expiry.
+func (g *Guard) onConnection(s *broker.Socket, r Rules) {
+	st := state(s)
+	if st == nil {
+		return // recovered socket that skipped middlewares: nothing to add
+	}
+	if st.compatCode != "" {
+		event := "auth_error"
+		if st.compatCode == CodeAuthRequired {
+			event = "auth_required"
+		}
+		_ = s.Emit(event, map[string]any{
+			"message": st.compatMsg, "error_code": st.compatCode,
+			"redirect_url": r.RedirectURL, "timestamp": g.cfg.Now().UnixMilli(),
+		})
+		s.Disconnect(false)
+		return
+	}
+	id := Identity(s)
+	if rooms := expandTemplates(r.AutoJoin, id); len(rooms) > 0 {
+		s.Join(rooms...)
+	}
+	if id != nil {
+		g.scheduleExpiry(s, st, id)
+	}
+	s.OnDisconnect(func(*broker.Socket, string) {
+		st.mu.Lock()
+		if st.expiry != nil {
+			st.expiry.Stop()
+		}
+		st.mu.Unlock()
+	})
+}
+
+func (g *Guard) scheduleExpiry(s *broker.Socket, st *socketState, id *auth.Identity) {
+	if id.ExpiresAt.IsZero() {
+		return
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.expiry != nil {
+		st.expiry.Stop()
+	}
+	st.expiry = time.AfterFunc(id.ExpiresAt.Sub(g.cfg.Now()), func() {
+		if Identity(s) != id { // refreshed meanwhile
+			return
+		}
+		_ = s.Emit("user:session", map[string]any{"event": "token_expired", "timestamp": g.cfg.Now().UnixMilli()})
+		s.Disconnect(false)
+	})
+}
+
+// onRefresh handles "auth:refresh" {token}: a new token for the same user.
+func (g *Guard) onRefresh(e *broker.Event) {
+	s := e.Socket
+	st := state(s)
+	old := Identity(s)
+	args, err := e.Args()
+	token := ""
+	if err == nil && len(args) > 0 {
+		switch v := args[0].(type) {
+		case string:
+			token = v
+		case map[string]any:
+			token, _ = v["token"].(string)
+		}
+	}
+	fail := func(code, msg string) {
+		g.count(code)
+		g.sendError(s, code, msg, nil, code != CodeAuthRequired)
+		_ = e.Ack(map[string]any{"success": false, "error": map[string]any{"code": code, "message": msg}})
+	}
+	if g.cfg.Verifier == nil || st == nil {
+		fail(CodeAuthRequired, "authentication is not configured")
+		return
+	}
+	if token == "" {
+		fail(CodeInvalidPayload, "auth:refresh needs {token}")
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), g.cfg.OpTimeout)
+	id, err := g.cfg.Verifier.Verify(ctx, token)
+	cancel()
+	if err != nil {
+		fail(CodeAuthInvalidSession, "invalid token")
+		return
+	}
+	if old != nil && old.UserID != id.UserID {
+		fail(CodeAuthInvalidSession, "token belongs to another user")
+		return
+	}
+	s.Set(IdentityKey, id)
+	g.scheduleExpiry(s, st, id)
+	payload := map[string]any{"event": "token_refresh", "expiresAt": id.ExpiresAt.UnixMilli(), "timestamp": g.cfg.Now().UnixMilli()}
+	_ = s.Emit("user:session", payload)
+	_ = e.Ack(map[string]any{"success": true, "expiresAt": id.ExpiresAt.UnixMilli()})
+}
+
+// limitEvent is the event middleware enforcing message size and rate.
+func (g *Guard) limitEvent(e *broker.Event) error {
+	l := g.cfg.Limiter
+	s := e.Socket
+	size := len(e.Data)
+	for _, a := range e.Attachments {
+		size += len(a)
+	}
+	subject := "anon:" + s.Handshake().Address
+	if id := Identity(s); id != nil {
+		subject = "user:" + id.UserID
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), g.cfg.OpTimeout)
+	d, err := l.AllowMessage(ctx, subject, size)
+	cancel()
+	if err != nil {
+		g.log.Warn().Err(err).Msg("limits: message check failed")
+	}
+	st := state(s)
+	if d.Allowed {
+		if st != nil {
+			st.mu.Lock()
+			st.abuse = 0
+			st.mu.Unlock()
+		}
+		return nil
+	}
+	code := CodeRateLimit
+	if d.Reason == limits.ReasonMessageSize {
+		code = CodeMessageTooLarge
+	}
+	g.count(code)
+	payload := map[string]any{
+		"code": code, "limit": d.Limit, "remaining": d.Remaining,
+		"reset_time": d.ResetAt.UnixMilli(), "event": e.Name,
+	}
+	if code == CodeMessageTooLarge {
+		payload["size"] = size
+		delete(payload, "reset_time")
+	}
+	_ = s.Emit("error", payload)
+	if e.WantsAck() {
+		_ = e.Ack(map[string]any{"success": false, "error": map[string]any{"code": code}})
+	}
+	if st != nil {
+		st.mu.Lock()
+		st.abuse++
+		abusive := st.abuse >= g.cfg.AbuseDisconnectAfter
+		st.mu.Unlock()
+		if abusive {
+			g.log.Info().Str("subject", subject).Msg("disconnecting a socket that keeps exceeding its message rate")
+			s.Disconnect(true)
+		}
+	}
+	return errors.New(code)
+}
+
+// sendError emits the standard error event.
+func (g *Guard) sendError(s *broker.Socket, code, msg string, details any, retry bool) {
+	_ = s.Emit("error", map[string]any{
+		"error_code": code, "error_message": msg, "error_details": details,
+		"retry_possible": retry, "timestamp": g.cfg.Now().UnixMilli(),
+	})
+}
+
+func (g *Guard) count(code string) {
+	v, _ := g.refused.LoadOrStore(code, new(atomic.Int64))
+	v.(*atomic.Int64).Add(1)
+}
+
+// Stats is a snapshot of the guard's refusals by code, and the limiter's.
+type Stats struct {
+	Refused map[string]int64 `json:"refused"`
+	Limits  *limits.Stats    `json:"limits,omitempty"`
+	Slots   int              `json:"sessions_with_slots"`
+}
+
+// Stats returns the refusal counters.
+func (g *Guard) Stats() Stats {
+	st := Stats{Refused: map[string]int64{}}
+	g.refused.Range(func(k, v any) bool {
+		st.Refused[k.(string)] = v.(*atomic.Int64).Load()
+		return true
+	})
+	if g.cfg.Limiter != nil {
+		ls := g.cfg.Limiter.Stats()
+		st.Limits = &ls
+	}
+	g.mu.Lock()
+	st.Slots = len(g.slots)
+	g.mu.Unlock()
+	return st
+}
+
+// validRoomName reports whether name is acceptable as a client-chosen room.
+func validRoomName(name string) bool {
+	return name != "" && len(name) <= 1000 && utf8.ValidString(name)
+}

@@ -1,0 +1,149 @@
+package access
+
+import (
+	"strings"
+
+	"github.com/ionbus/ionbus/broker"
+	"github.com/ionbus/ionbus/broker/auth"
+)
+
+// onJoinRoom handles join_room {room_name, room_type}.
+func (g *Guard) onJoinRoom(e *broker.Event, r Rules) {
+	s := e.Socket
+	room, ok := g.roomRequest(e)
+	if !ok {
+		return
+	}
+	id := Identity(s)
+	if !roomAllowed(r.RoomsAllow, room, id) {
+		g.roomError(e, room, CodeRoomNotAllowed, "room not allowed", false)
+		return
+	}
+	if g.cfg.Limiter != nil && !s.InRoom(room) {
+		if d := g.cfg.Limiter.AllowJoin(len(s.Rooms()) - 1); !d.Allowed { // own id room excluded
+			g.roomError(e, room, CodeRoomLimit, "too many rooms", false)
+			return
+		}
+	}
+	s.Join(room)
+	payload := map[string]any{"room_name": room, "success": true, "message": "Joined room " + room}
+	_ = s.Emit("room_joined", payload)
+	_ = e.Ack(payload)
+}
+
+// onLeaveRoom handles leave_room {room_name}.
+func (g *Guard) onLeaveRoom(e *broker.Event, r Rules) {
+	s := e.Socket
+	room, ok := g.roomRequest(e)
+	if !ok {
+		return
+	}
+	if room == s.ID() {
+		g.roomError(e, room, CodeRoomNotAllowed, "cannot leave the socket's own room", false)
+		return
+	}
+	was := s.InRoom(room)
+	s.Leave(room)
+	msg := "Left room " + room
+	if !was {
+		msg = "Not in room " + room
+	}
+	payload := map[string]any{"room_name": room, "success": was, "message": msg}
+	_ = s.Emit("room_left", payload)
+	_ = e.Ack(payload)
+}
+
+// roomRequest reads {room_name} (or a bare string) from the event.
+func (g *Guard) roomRequest(e *broker.Event) (string, bool) {
+	args, err := e.Args()
+	if err != nil || len(args) == 0 {
+		g.roomError(e, "", CodeInvalidPayload, "expected {room_name, room_type}", false)
+		return "", false
+	}
+	var raw any
+	switch v := args[0].(type) {
+	case map[string]any:
+		raw = v["room_name"]
+	case string:
+		raw = v
+	default:
+		g.roomError(e, "", CodeInvalidPayload, "expected {room_name, room_type}", false)
+		return "", false
+	}
+	name, ok := raw.(string)
+	if !ok || !validRoomName(name) {
+		g.roomError(e, "", CodeInvalidRoomName, "room_name must be a string of 1 to 1000 characters of valid UTF-8", false)
+		return "", false
+	}
+	return name, true
+}
+
+func (g *Guard) roomError(e *broker.Event, room, code, msg string, retry bool) {
+	g.count(code)
+	details := map[string]any{"event": e.Name}
+	if room != "" {
+		details["room_name"] = room
+	}
+	g.sendError(e.Socket, code, msg, details, retry)
+	_ = e.Ack(map[string]any{"room_name": room, "success": false, "message": msg, "error_code": code})
+}
+
+// roomAllowed matches room against the patterns expanded for id.
+func roomAllowed(patterns []string, room string, id *auth.Identity) bool {
+	for _, p := range expandTemplates(patterns, id) {
+		if glob(p, room) {
+			return true
+		}
+	}
+	return false
+}
+
+// expandTemplates replaces {user} and {role} (one result per role).
+// Templates with a placeholder the identity cannot fill are dropped.
+func expandTemplates(templates []string, id *auth.Identity) []string {
+	var out []string
+	for _, t := range templates {
+		hasUser := strings.Contains(t, "{user}")
+		hasRole := strings.Contains(t, "{role}")
+		if (hasUser || hasRole) && id == nil {
+			continue
+		}
+		if hasUser {
+			t = strings.ReplaceAll(t, "{user}", id.UserID)
+		}
+		if !hasRole {
+			out = append(out, t)
+			continue
+		}
+		for _, role := range id.Roles {
+			out = append(out, strings.ReplaceAll(t, "{role}", role))
+		}
+	}
+	return out
+}
+
+// glob matches s against p where '*' matches any run of characters
+// (including none) and every other character matches itself.
+func glob(p, s string) bool {
+	for {
+		star := strings.IndexByte(p, '*')
+		if star < 0 {
+			return p == s
+		}
+		if !strings.HasPrefix(s, p[:star]) {
+			return false
+		}
+		s = s[star:]
+		p = p[star+1:]
+		if p == "" {
+			return true
+		}
+		// Try every position for the rest of the pattern.
+		for i := 0; i <= len(s); i++ {
+			if glob(p, s[i:]) {
+				return true
+			}
+		}
+		return false
+	}
+}

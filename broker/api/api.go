@@ -1,0 +1,521 @@
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/ionbus/ionbus/broker"
+	"github.com/ionbus/ionbus/connection"
+)
+
+// MaxBodyBytes bounds a request body (1 MiB). Larger bodies get 413
+// PAYLOAD_TOO_LARGE.
+const MaxBodyBytes = 1 << 20
+
+// Config configures the API handler. The zero value of each field means
+// the default stated in its comment.
+type Config struct {
+	// Key is the bearer token every /api/v1 request must carry. Empty
+	// refuses every /api/v1 request (401) unless Insecure is set.
+	Key string
+	// Insecure serves /api/v1 without any key. For local development
+	// only: anyone who reaches the listener can publish.
+	Insecure bool
+	// MaxAckTimeout caps the "ack_timeout_ms" of an emit. Default 60s.
+	MaxAckTimeout time.Duration
+	// Logger; default disabled. Keys, tokens and cookies are never logged.
+	Logger *zerolog.Logger
+}
+
+// Error codes of the JSON error body. Values are stable: clients branch
+// on them.
+const (
+	CodeBadRequest        = "BAD_REQUEST"         // 400: malformed JSON, missing or invalid field
+	CodeReservedEvent     = "RESERVED_EVENT"      // 400: event name reserved by Socket.IO
+	CodeUnauthorized      = "UNAUTHORIZED"        // 401: missing or wrong API key
+	CodeNotFound          = "NOT_FOUND"           // 404: unknown route
+	CodeNamespaceNotFound = "NAMESPACE_NOT_FOUND" // 404: the namespace does not exist on this node
+	CodeMethodNotAllowed  = "METHOD_NOT_ALLOWED"  // 405
+	CodePayloadTooLarge   = "PAYLOAD_TOO_LARGE"   // 413: body over MaxBodyBytes
+	CodeClusterError      = "CLUSTER_ERROR"       // 502: applied locally, the adapter failed for other nodes
+	CodeInternal          = "INTERNAL"            // 500
+)
+
+type handler struct {
+	cfg    Config
+	srv    *broker.Server
+	log    zerolog.Logger
+	keySum [sha256.Size]byte
+	routes map[string]route
+}
+
+type route struct {
+	method string
+	serve  func(w http.ResponseWriter, r *http.Request)
+}
+
+// New returns the API handler for srv. It is safe for concurrent use.
+func New(cfg Config, srv *broker.Server) http.Handler {
+	if cfg.MaxAckTimeout <= 0 {
+		cfg.MaxAckTimeout = time.Minute
+	}
+	log := zerolog.Nop()
+	if cfg.Logger != nil {
+		log = *cfg.Logger
+	}
+	h := &handler{
+		cfg:    cfg,
+		srv:    srv,
+		log:    log.With().Str("component", "api").Logger(),
+		keySum: sha256.Sum256([]byte(cfg.Key)),
+	}
+	h.routes = map[string]route{
+		"/api/v1/emit":       {http.MethodPost, h.emit},
+		"/api/v1/stats":      {http.MethodGet, h.stats},
+		"/api/v1/sockets":    {http.MethodGet, h.sockets},
+		"/api/v1/disconnect": {http.MethodPost, h.disconnect},
+	}
+	return h
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+	h.route(rw, r)
+	ev := h.log.Debug()
+	if rw.status >= 500 {
+		ev = h.log.Warn()
+	}
+	ev.Str("method", r.Method).Str("path", r.URL.Path).Int("status", rw.status).
+		Dur("duration", time.Since(start)).Msg("api request")
+}
+
+func (h *handler) route(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/healthz" {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			methodNotAllowed(w, http.MethodGet)
+			return
+		}
+		h.healthz(w, r)
+		return
+	}
+	// Authenticate before routing so unknown paths reveal nothing.
+	if !h.authorized(r) {
+		h.log.Warn().Str("remote", r.RemoteAddr).Str("path", r.URL.Path).Msg("api: unauthorized request")
+		w.Header().Set("WWW-Authenticate", `Bearer realm="ionbus"`)
+		msg := "missing or invalid API key (Authorization: Bearer <key>)"
+		if h.cfg.Key == "" {
+			msg = "the API key is not configured (api.key / IONBUS_API_KEY); set api.insecure only for local development"
+		}
+		writeError(w, http.StatusUnauthorized, CodeUnauthorized, msg)
+		return
+	}
+	rt, ok := h.routes[r.URL.Path]
+	if !ok {
+		writeError(w, http.StatusNotFound, CodeNotFound, "no route "+r.URL.Path)
+		return
+	}
+	if r.Method != rt.method {
+		methodNotAllowed(w, rt.method)
+		return
+	}
+	rt.serve(w, r)
+}
+
+func (h *handler) authorized(r *http.Request) bool {
+	if h.cfg.Insecure {
+		return true
+	}
+	if h.cfg.Key == "" {
+		return false
+	}
+	scheme, token, ok := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return false
+	}
+	// Comparing digests keeps the comparison constant-time in the key
+	// length as well as its content.
+	sum := sha256.Sum256([]byte(strings.TrimSpace(token)))
+	return subtle.ConstantTimeCompare(sum[:], h.keySum[:]) == 1
+}
+
+// healthReporter is implemented by adapters that can lose their backend
+// (Redis) while the node keeps serving local sockets.
+type healthReporter interface{ Degraded() bool }
+
+// degradedReasoner optionally explains a degraded state.
+type degradedReasoner interface{ DegradedReason() string }
+
+func (h *handler) healthz(w http.ResponseWriter, _ *http.Request) {
+	type health struct {
+		Status string `json:"status"`
+		Reason string `json:"reason,omitempty"`
+	}
+	out := health{Status: "ok"}
+	if h.srv.Draining() {
+		writeJSON(w, http.StatusServiceUnavailable, health{Status: "draining", Reason: "the node is shutting down"})
+		return
+	}
+	if a, ok := h.srv.Adapter().(healthReporter); ok && a.Degraded() {
+		out = health{Status: "degraded", Reason: "adapter degraded: cluster delivery unavailable, local delivery continues"}
+		if d, ok := a.(degradedReasoner); ok {
+			if reason := d.DegradedReason(); reason != "" {
+				out.Reason = reason
+			}
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// EmitRequest is the body of POST /api/v1/emit.
+type EmitRequest struct {
+	// Namespace defaults to "/". It must exist on this node.
+	Namespace string `json:"namespace"`
+	Event     string `json:"event"`
+	// Data are the event arguments, each forwarded verbatim.
+	Data   []json.RawMessage `json:"data"`
+	Rooms  []string          `json:"rooms"`
+	Except []string          `json:"except"`
+	// Volatile lets congested sockets drop the event.
+	Volatile bool `json:"volatile"`
+	// AckTimeoutMS > 0 asks every client for an acknowledgement and waits
+	// up to that many milliseconds for them.
+	AckTimeoutMS int64 `json:"ack_timeout_ms"`
+}
+
+// EmitResponse answers POST /api/v1/emit without ack_timeout_ms (202).
+type EmitResponse struct {
+	OK bool `json:"ok"`
+}
+
+// AckResponse answers POST /api/v1/emit with ack_timeout_ms (200).
+type AckResponse struct {
+	OK bool `json:"ok"`
+	// Responses holds one argument list per client that acknowledged.
+	// Binary values appear base64-encoded.
+	Responses [][]any `json:"responses"`
+	// TimedOut is true when some clients did not acknowledge in time.
+	TimedOut bool `json:"timed_out"`
+}
+
+func (h *handler) emit(w http.ResponseWriter, r *http.Request) {
+	var req EmitRequest
+	if !decodeBody(w, r, &req) {
+		return
+	}
+	if req.Event == "" {
+		writeError(w, http.StatusBadRequest, CodeBadRequest, `"event" is required`)
+		return
+	}
+	if broker.IsReservedEvent(req.Event) {
+		writeError(w, http.StatusBadRequest, CodeReservedEvent, fmt.Sprintf("%q is reserved by Socket.IO", req.Event))
+		return
+	}
+	maxAck := h.cfg.MaxAckTimeout.Milliseconds()
+	if req.AckTimeoutMS < 0 || req.AckTimeoutMS > maxAck {
+		writeError(w, http.StatusBadRequest, CodeBadRequest, fmt.Sprintf(`"ack_timeout_ms" must be between 0 and %d`, maxAck))
+		return
+	}
+	ns, ok := h.namespace(w, req.Namespace)
+	if !ok {
+		return
+	}
+	args := make([]any, len(req.Data))
+	for i, d := range req.Data {
+		args[i] = d
+	}
+	b := ns.To(req.Rooms...).Except(req.Except...)
+	if req.Volatile {
+		b = b.Volatile()
+	}
+	if req.AckTimeoutMS == 0 {
+		if err := b.Emit(req.Event, args...); err != nil {
+			h.broadcastError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusAccepted, EmitResponse{OK: true})
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), time.Duration(req.AckTimeoutMS)*time.Millisecond)
+	defer cancel()
+	responses, err := b.EmitWithAck(ctx, req.Event, args...)
+	if err != nil && !errors.Is(err, broker.ErrAckTimeout) {
+		h.broadcastError(w, err)
+		return
+	}
+	if responses == nil {
+		responses = [][]any{}
+	}
+	writeJSON(w, http.StatusOK, AckResponse{OK: true, Responses: responses, TimedOut: err != nil})
+}
+
+func (h *handler) broadcastError(w http.ResponseWriter, err error) {
+	if errors.Is(err, broker.ErrReservedEvent) {
+		writeError(w, http.StatusBadRequest, CodeReservedEvent, err.Error())
+		return
+	}
+	if errors.Is(err, broker.ErrPublish) {
+		h.log.Warn().Err(err).Msg("api: cluster operation failed")
+		writeError(w, http.StatusBadGateway, CodeClusterError,
+			"applied to this node's sockets; the adapter failed for other nodes: "+err.Error())
+		return
+	}
+	writeError(w, http.StatusBadRequest, CodeBadRequest, err.Error())
+}
+
+// namespace finds an existing namespace; it never creates one.
+func (h *handler) namespace(w http.ResponseWriter, name string) (*broker.Namespace, bool) {
+	if name == "" {
+		name = "/"
+	} else if name[0] != '/' {
+		name = "/" + name
+	}
+	if ns := h.srv.Lookup(name); ns != nil {
+		return ns, true
+	}
+	writeError(w, http.StatusNotFound, CodeNamespaceNotFound, fmt.Sprintf("namespace %q does not exist", name))
+	return nil, false
+}
+
+// StatsResponse answers GET /api/v1/stats.
+type StatsResponse struct {
+	Broker broker.Stats `json:"broker"`
+	Engine EngineStats  `json:"engine"`
+}
+
+// EngineStats is connection.Stats in a JSON-friendly shape.
+type EngineStats struct {
+	Open             int               `json:"open_sessions"`
+	SessionsOpened   uint64            `json:"sessions_opened_total"`
+	SessionsClosed   map[string]uint64 `json:"sessions_closed_total"`  // by close reason
+	HandshakeErrors  map[string]uint64 `json:"handshake_errors_total"` // by Engine.IO error code; "shutdown" during Shutdown
+	SlowConsumers    uint64            `json:"slow_consumers_total"`
+	VolatileDrops    uint64            `json:"volatile_drops_total"`
+	ParseErrors      uint64            `json:"parse_errors_total"`
+	Upgrades         uint64            `json:"upgrades_total"`
+	UpgradesFailed   uint64            `json:"upgrades_failed_total"`
+	MessagesReceived uint64            `json:"messages_received_total"`
+}
+
+func engineStats(st connection.Stats) EngineStats {
+	out := EngineStats{
+		Open:             st.Open,
+		SessionsOpened:   st.SessionsOpened,
+		SessionsClosed:   make(map[string]uint64),
+		HandshakeErrors:  make(map[string]uint64),
+		SlowConsumers:    st.SlowConsumers,
+		VolatileDrops:    st.VolatileDrops,
+		ParseErrors:      st.ParseErrors,
+		Upgrades:         st.Upgrades,
+		UpgradesFailed:   st.UpgradesFailed,
+		MessagesReceived: st.MessagesReceived,
+	}
+	for i, n := range st.SessionsClosed {
+		if i == int(connection.CloseNone) {
+			continue
+		}
+		out.SessionsClosed[connection.CloseReason(i).String()] = n
+	}
+	for i, n := range st.HandshakeErrors {
+		key := fmt.Sprint(i)
+		if i == len(st.HandshakeErrors)-1 {
+			key = "shutdown"
+		}
+		out.HandshakeErrors[key] = n
+	}
+	return out
+}
+
+func (h *handler) stats(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, StatsResponse{Broker: h.srv.Stats(), Engine: engineStats(h.srv.Engine().Stats())})
+}
+
+// SocketView is one socket in GET /api/v1/sockets.
+type SocketView struct {
+	ID        string          `json:"id"`
+	Node      string          `json:"node"`
+	Rooms     []string        `json:"rooms"`
+	Data      json.RawMessage `json:"data"`
+	Handshake HandshakeView   `json:"handshake"`
+}
+
+// HandshakeView is the part of a socket's handshake the API exposes.
+// The auth payload, the URL and query (which commonly carry tokens) and
+// the Cookie and Authorization headers are left out.
+type HandshakeView struct {
+	Address string            `json:"address"`
+	Time    string            `json:"time"`
+	Issued  int64             `json:"issued"`
+	Secure  bool              `json:"secure"`
+	XDomain bool              `json:"xdomain"`
+	Headers map[string]string `json:"headers"`
+}
+
+// SocketsResponse answers GET /api/v1/sockets.
+type SocketsResponse struct {
+	Sockets []SocketView `json:"sockets"`
+	Count   int          `json:"count"`
+	// Complete is false when some nodes did not answer in time; their
+	// sockets are missing.
+	Complete bool   `json:"complete"`
+	Error    string `json:"error,omitempty"`
+}
+
+var hiddenHeaders = map[string]bool{"cookie": true, "authorization": true, "proxy-authorization": true}
+
+func (h *handler) sockets(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	ns, ok := h.namespace(w, q.Get("namespace"))
+	if !ok {
+		return
+	}
+	list, err := ns.To(splitList(q["room"])...).Except(splitList(q["except"])...).FetchSockets(r.Context())
+	out := SocketsResponse{Sockets: make([]SocketView, 0, len(list)), Complete: err == nil}
+	if err != nil {
+		out.Error = err.Error()
+	}
+	for _, s := range list {
+		node := s.Node // "" when a peer (a Node.js node) does not name itself
+		headers := make(map[string]string, len(s.Handshake.Headers))
+		for k, v := range s.Handshake.Headers {
+			if !hiddenHeaders[strings.ToLower(k)] {
+				headers[k] = v
+			}
+		}
+		rooms := append([]string(nil), s.Rooms...)
+		sort.Strings(rooms)
+		data := s.Data
+		if len(data) == 0 {
+			data = json.RawMessage("null")
+		}
+		out.Sockets = append(out.Sockets, SocketView{
+			ID: s.ID, Node: node, Rooms: rooms, Data: data,
+			Handshake: HandshakeView{
+				Address: s.Handshake.Address, Time: s.Handshake.Time, Issued: s.Handshake.Issued,
+				Secure: s.Handshake.Secure, XDomain: s.Handshake.XDomain, Headers: headers,
+			},
+		})
+	}
+	sort.Slice(out.Sockets, func(i, j int) bool { return out.Sockets[i].ID < out.Sockets[j].ID })
+	out.Count = len(out.Sockets)
+	writeJSON(w, http.StatusOK, out)
+}
+
+// splitList accepts both repeated parameters and comma-separated values.
+func splitList(values []string) []string {
+	var out []string
+	for _, v := range values {
+		for part := range strings.SplitSeq(v, ",") {
+			if part = strings.TrimSpace(part); part != "" {
+				out = append(out, part)
+			}
+		}
+	}
+	return out
+}
+
+// DisconnectRequest is the body of POST /api/v1/disconnect. Empty Rooms
+// selects every socket of the namespace.
+type DisconnectRequest struct {
+	Namespace string   `json:"namespace"`
+	Rooms     []string `json:"rooms"`
+	Except    []string `json:"except"`
+	// Close also closes the clients' transports (all their namespaces).
+	Close bool `json:"close"`
+}
+
+func (h *handler) disconnect(w http.ResponseWriter, r *http.Request) {
+	var req DisconnectRequest
+	if !decodeBody(w, r, &req) {
+		return
+	}
+	ns, ok := h.namespace(w, req.Namespace)
+	if !ok {
+		return
+	}
+	if err := ns.To(req.Rooms...).Except(req.Except...).DisconnectSockets(r.Context(), req.Close); err != nil {
+		h.broadcastError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
+}
+
+// decodeBody reads one JSON object of at most MaxBodyBytes with no
+// unknown fields. On failure it has written the error answer.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
+	body := http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil {
+		if _, extra := dec.Token(); extra != io.EOF {
+			err = errors.New("unexpected data after the JSON object")
+		}
+	}
+	if err == nil {
+		return true
+	}
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		writeError(w, http.StatusRequestEntityTooLarge, CodePayloadTooLarge, fmt.Sprintf("body exceeds %d bytes", MaxBodyBytes))
+		return false
+	}
+	if errors.Is(err, io.EOF) {
+		err = errors.New("empty body")
+	}
+	writeError(w, http.StatusBadRequest, CodeBadRequest, "invalid JSON body: "+err.Error())
+	return false
+}
+
+// ErrorBody is the JSON body of every error answer.
+type ErrorBody struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func writeError(w http.ResponseWriter, status int, code, message string) {
+	var body ErrorBody
+	body.Error.Code = code
+	body.Error.Message = message
+	writeJSON(w, status, body)
+}
+
+func methodNotAllowed(w http.ResponseWriter, allow string) {
+	w.Header().Set("Allow", allow)
+	writeError(w, http.StatusMethodNotAllowed, CodeMethodNotAllowed, "use "+allow)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		data = []byte(`{"error":{"code":"` + CodeInternal + `","message":"cannot encode the response"}}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(data, '\n'))
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(status int) {
+	w.status = status
+	w.ResponseWriter.WriteHeader(status)
+}
