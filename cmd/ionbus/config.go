@@ -1,0 +1,767 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/ionbus/ionbus/adapter/redisadapter"
+	"github.com/ionbus/ionbus/broker/access"
+	"github.com/ionbus/ionbus/broker/auth"
+)
+
+// Config is the configuration file format of `ionbus serve`: a contract
+// users write. Every key is documented in README.md (key, environment
+// variable, flag, default, unit). Sources apply in this order, each
+// overriding the previous one: defaults, --profile, the YAML file
+// (--config), IONBUS_* environment variables, command-line flags.
+type Config struct {
+	// NodeID names this process in the cluster (adapter uid, owner of
+	// limit slots and presence entries). Empty: random per process start.
+	// A fixed value must be unique among live nodes and should change on
+	// every restart, or a crashed node's slots and presence are not swept.
+	NodeID string `yaml:"node_id"`
+	Listen string `yaml:"listen"`
+	Path   string `yaml:"path"`
+	// ShutdownTimeout bounds the graceful shutdown on SIGTERM/SIGINT.
+	ShutdownTimeout Duration          `yaml:"shutdown_timeout"`
+	Engine          EngineConfig      `yaml:"engine"`
+	CORS            CORSConfig        `yaml:"cors"`
+	Namespaces      []NamespaceConfig `yaml:"namespaces"`
+	Recovery        RecoveryConfig    `yaml:"recovery"`
+	API             APIConfig         `yaml:"api"`
+	Redis           RedisConfig       `yaml:"redis"`
+	Auth            AuthConfig        `yaml:"auth"`
+	Limits          LimitsConfig      `yaml:"limits"`
+	Presence        PresenceConfig    `yaml:"presence"`
+	Log             LogConfig         `yaml:"log"`
+	TLS             TLSConfig         `yaml:"tls"`
+
+	// Profile is set by --profile / IONBUS_PROFILE only (a file cannot
+	// choose the profile it is layered on).
+	Profile string `yaml:"-"`
+}
+
+// TLSConfig makes the public listener speak TLS. Both files empty: plain
+// TCP (terminate TLS in a proxy in front; TLS websockets cannot use the
+// epoll path and cost a goroutine each).
+type TLSConfig struct {
+	CertFile string `yaml:"cert_file"` // PEM certificate chain
+	KeyFile  string `yaml:"key_file"`  // PEM private key
+}
+
+// EngineConfig is the Engine.IO layer.
+type EngineConfig struct {
+	PingInterval   Duration `yaml:"ping_interval"`
+	PingTimeout    Duration `yaml:"ping_timeout"`
+	MaxPayload     int      `yaml:"max_payload"`     // bytes
+	Transports     []string `yaml:"transports"`      // polling, websocket
+	MaxQueueBytes  int      `yaml:"max_queue_bytes"` // bytes per session
+	ConnectTimeout Duration `yaml:"connect_timeout"`
+}
+
+// CORSConfig is the CORS policy of the polling transport, and the Origin
+// allow-list of the access guard (both transports).
+type CORSConfig struct {
+	Origins     []string `yaml:"origins"`
+	Credentials bool     `yaml:"credentials"`
+}
+
+// NamespaceConfig declares one namespace and its rules. A '*' in Name
+// makes a pattern (dynamic) namespace; its rules apply to every child.
+type NamespaceConfig struct {
+	Name string `yaml:"name"`
+	// Access is "public", "authenticated" or "role:<name>[,role:<name>]".
+	// Empty means public.
+	Access string `yaml:"access"`
+	// AutoJoin room templates joined on connect ("user:{user}",
+	// "role:{role}").
+	AutoJoin []string `yaml:"auto_join"`
+	// Rooms are the built-in join_room/leave_room events.
+	Rooms RoomsConfig `yaml:"rooms"`
+	// CompatEvents answers a refused socket with auth_required /
+	// auth_error events instead of a CONNECT_ERROR.
+	CompatEvents bool `yaml:"compat_events"`
+	// RedirectURL is put in the compatibility events.
+	RedirectURL string `yaml:"redirect_url"`
+	// CSRF: a token carried by a cookie needs the CONNECT auth "csrf" to
+	// equal the token's "csrf" claim.
+	CSRF bool `yaml:"csrf"`
+	// Presence tracking in this namespace; all empty = off.
+	Presence NamespacePresence `yaml:"presence"`
+}
+
+// RoomsConfig lists the rooms clients may join themselves.
+type RoomsConfig struct {
+	// Allow patterns: '*' matches any run of characters, {user} and
+	// {role} are the socket's identity. Empty turns the room events off.
+	Allow []string `yaml:"allow"`
+}
+
+// NamespacePresence selects what presence a namespace records.
+type NamespacePresence struct {
+	Namespace bool     `yaml:"namespace"` // namespace-wide presence (room "")
+	Rooms     []string `yaml:"rooms"`     // tracked room patterns ('*', {user})
+	Visible   []string `yaml:"visible"`   // rooms listable without being in them
+}
+
+// enabled reports whether the namespace tracks anything.
+func (p NamespacePresence) enabled() bool { return p.Namespace || len(p.Rooms) > 0 }
+
+// RecoveryConfig is connection state recovery; MaxDisconnection 0
+// disables it.
+type RecoveryConfig struct {
+	MaxDisconnection Duration `yaml:"max_disconnection"`
+	SkipMiddlewares  bool     `yaml:"skip_middlewares"`
+}
+
+// APIConfig is the HTTP server API (package broker/api).
+type APIConfig struct {
+	Listen   string `yaml:"listen"` // empty disables the API listener
+	Key      string `yaml:"key"`
+	Insecure bool   `yaml:"insecure"`
+}
+
+// RedisConfig selects the cluster adapter; an empty URL (and no
+// ClusterAddrs) means a single node with in-memory adapter, limits and
+// presence.
+type RedisConfig struct {
+	URL string `yaml:"url"`
+	// ClusterAddrs are Redis Cluster seed addresses (host:port). When set,
+	// a cluster client is used; URL then only contributes its user,
+	// password and TLS (its host is ignored, its db must be 0).
+	ClusterAddrs   []string `yaml:"cluster_addrs"`
+	Mode           string   `yaml:"mode"` // classic | sharded | room
+	Key            string   `yaml:"key"`  // channel prefix, as @socket.io/redis-adapter's "key"
+	RequestTimeout Duration `yaml:"request_timeout"`
+}
+
+// enabled reports whether the node joins a cluster through Redis.
+func (r RedisConfig) enabled() bool { return r.URL != "" || len(r.ClusterAddrs) > 0 }
+
+// AuthConfig is client authentication (package broker/auth).
+type AuthConfig struct {
+	JWT JWTConfig `yaml:"jwt"`
+}
+
+// JWTConfig says how client tokens are found and verified. No key source
+// (secret, public_key_file, jwks_url) means no authentication: every
+// socket is anonymous and only public namespaces admit it.
+type JWTConfig struct {
+	Secret        string   `yaml:"secret"` // HMAC; prefer IONBUS_AUTH_JWT_SECRET
+	PublicKeyFile string   `yaml:"public_key_file"`
+	JWKSURL       string   `yaml:"jwks_url"`
+	Algorithms    []string `yaml:"algorithms"` // empty: derived from the key type
+	Cookie        string   `yaml:"cookie"`     // empty: tokens in cookies are not read
+	QueryParam    string   `yaml:"query_param"`
+	UserClaim     string   `yaml:"user_claim"`
+	NameClaim     string   `yaml:"name_claim"`
+	RolesClaim    string   `yaml:"roles_claim"`
+	Issuer        string   `yaml:"issuer"`
+	Audience      string   `yaml:"audience"`
+	Leeway        Duration `yaml:"leeway"` // 0: exact exp/nbf/iat
+}
+
+// enabled reports whether a verification key is configured.
+func (j JWTConfig) enabled() bool { return j.Secret != "" || j.PublicKeyFile != "" || j.JWKSURL != "" }
+
+// LimitsConfig is admission and rate control (package limits). A count
+// of 0 turns that one limit off; Enabled false turns them all off.
+type LimitsConfig struct {
+	Enabled               bool     `yaml:"enabled"`
+	MaxConnectionsPerUser int      `yaml:"max_connections_per_user"`
+	MaxConnectionsPerIP   int      `yaml:"max_connections_per_ip"`
+	ConnectAttemptsPerIP  int      `yaml:"connect_attempts_per_ip"`
+	ConnectAttemptsWindow Duration `yaml:"connect_attempts_window"`
+	MessagesPerUser       int      `yaml:"messages_per_user"`
+	MessagesWindow        Duration `yaml:"messages_window"`
+	MaxMessageBytes       int      `yaml:"max_message_bytes"` // bytes
+	MaxRoomsPerSocket     int      `yaml:"max_rooms_per_socket"`
+	TrustedProxies        []string `yaml:"trusted_proxies"` // CIDRs (a bare address is a /32 or /128)
+	ProxyHeader           string   `yaml:"proxy_header"`    // X-Forwarded-For | Forwarded | "" (either)
+	NodeTTL               Duration `yaml:"node_ttl"`
+	AbuseDisconnectAfter  int      `yaml:"abuse_disconnect_after"` // consecutive rate-limited messages
+}
+
+// PresenceConfig is who-is-online tracking (packages presence and
+// broker/online); namespaces[].presence says where it applies.
+type PresenceConfig struct {
+	Grace        Duration `yaml:"grace"` // 0: leaves are immediate
+	NodeTTL      Duration `yaml:"node_ttl"`
+	MaxMetaBytes int      `yaml:"max_meta_bytes"` // bytes of JSON
+	PageSize     int      `yaml:"page_size"`
+	MaxPageSize  int      `yaml:"max_page_size"`
+}
+
+// LogConfig is the process log.
+type LogConfig struct {
+	Level  string `yaml:"level"`  // trace, debug, info, warn, error
+	Format string `yaml:"format"` // json | console
+}
+
+// defaultConfig is what `ionbus serve` runs with when nothing is set.
+func defaultConfig() Config {
+	return Config{
+		Listen:          ":4000",
+		Path:            "/socket.io/",
+		ShutdownTimeout: Duration(10 * time.Second),
+		Engine: EngineConfig{
+			PingInterval:   Duration(25 * time.Second),
+			PingTimeout:    Duration(20 * time.Second),
+			MaxPayload:     1_000_000,
+			Transports:     []string{"polling", "websocket"},
+			MaxQueueBytes:  1 << 20,
+			ConnectTimeout: Duration(45 * time.Second),
+		},
+		Namespaces: []NamespaceConfig{{Name: "/"}},
+		Recovery:   RecoveryConfig{SkipMiddlewares: true},
+		API:        APIConfig{Listen: "127.0.0.1:4001"},
+		Redis:      RedisConfig{Mode: "classic", Key: "socket.io", RequestTimeout: Duration(5 * time.Second)},
+		Auth: AuthConfig{JWT: JWTConfig{
+			Cookie: "token", UserClaim: "sub", NameClaim: "name", RolesClaim: "roles",
+			Leeway: Duration(30 * time.Second),
+		}},
+		Limits: LimitsConfig{
+			Enabled:               true,
+			MaxConnectionsPerUser: 10,
+			MaxConnectionsPerIP:   100,
+			ConnectAttemptsPerIP:  100,
+			ConnectAttemptsWindow: Duration(time.Hour),
+			MessagesPerUser:       100,
+			MessagesWindow:        Duration(time.Minute),
+			MaxMessageBytes:       10240,
+			MaxRoomsPerSocket:     50,
+			NodeTTL:               Duration(30 * time.Second),
+			AbuseDisconnectAfter:  20,
+		},
+		Presence: PresenceConfig{
+			Grace:        Duration(5 * time.Second),
+			NodeTTL:      Duration(30 * time.Second),
+			MaxMetaBytes: 1024,
+			PageSize:     100,
+			MaxPageSize:  1000,
+		},
+		Log: LogConfig{Level: "info", Format: "json"},
+	}
+}
+
+// Duration is a time.Duration written as Go syntax ("25s", "1m30s") or
+// as a plain integer of milliseconds (25000).
+type Duration time.Duration
+
+// D returns the time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// UnmarshalYAML accepts a Go duration string or an integer (ms).
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("line %d: a duration must be a scalar like \"25s\" or milliseconds", n.Line)
+	}
+	v, err := parseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML writes Go syntax.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+func parseDuration(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return 0, errors.New("empty duration")
+	}
+	if ms, err := strconv.ParseInt(s, 10, 64); err == nil {
+		if ms < 0 {
+			return 0, fmt.Errorf("negative duration %q", s)
+		}
+		return time.Duration(ms) * time.Millisecond, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("invalid duration %q (use Go syntax like \"25s\" or an integer of milliseconds)", s)
+	}
+	if d < 0 {
+		return 0, fmt.Errorf("negative duration %q", s)
+	}
+	return d, nil
+}
+
+// applyProfile layers a named profile over the defaults.
+func applyProfile(c *Config, profile string) error {
+	switch profile {
+	case "":
+	case profileConformance:
+		conformanceConfig(c)
+	case profileBench:
+		benchConfig(c)
+	default:
+		return fmt.Errorf("unknown profile %q (known: %s, %s)", profile, profileConformance, profileBench)
+	}
+	c.Profile = profile
+	return nil
+}
+
+// loadFile decodes a YAML file over c. Unknown keys are errors.
+func loadFile(c *Config, path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config file: %w", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("config file %s: %w", path, err)
+	}
+	return nil
+}
+
+// envVar binds one IONBUS_* variable to a config field.
+type envVar struct {
+	name string
+	set  func(c *Config, v string) error
+}
+
+func setString(field func(*Config) *string) func(*Config, string) error {
+	return func(c *Config, v string) error { *field(c) = v; return nil }
+}
+
+func setInt(field func(*Config) *int) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil {
+			return fmt.Errorf("invalid integer %q", v)
+		}
+		*field(c) = n
+		return nil
+	}
+}
+
+func setBool(field func(*Config) *bool) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		b, err := strconv.ParseBool(strings.TrimSpace(v))
+		if err != nil {
+			return fmt.Errorf("invalid boolean %q", v)
+		}
+		*field(c) = b
+		return nil
+	}
+}
+
+func setDuration(field func(*Config) *Duration) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		d, err := parseDuration(v)
+		if err != nil {
+			return err
+		}
+		*field(c) = Duration(d)
+		return nil
+	}
+}
+
+func setList(field func(*Config) *[]string) func(*Config, string) error {
+	return func(c *Config, v string) error { *field(c) = splitComma(v); return nil }
+}
+
+func splitComma(v string) []string {
+	var out []string
+	for part := range strings.SplitSeq(v, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			out = append(out, part)
+		}
+	}
+	return out
+}
+
+// envVars is every environment variable `serve` reads. Empty values are
+// ignored. The README table lists the same names (a test checks it).
+var envVars = []envVar{
+	{"IONBUS_LISTEN", setString(func(c *Config) *string { return &c.Listen })},
+	{"IONBUS_PATH", setString(func(c *Config) *string { return &c.Path })},
+	{"IONBUS_SHUTDOWN_TIMEOUT", setDuration(func(c *Config) *Duration { return &c.ShutdownTimeout })},
+	{"IONBUS_TLS_CERT_FILE", setString(func(c *Config) *string { return &c.TLS.CertFile })},
+	{"IONBUS_TLS_KEY_FILE", setString(func(c *Config) *string { return &c.TLS.KeyFile })},
+	{"IONBUS_ENGINE_PING_INTERVAL", setDuration(func(c *Config) *Duration { return &c.Engine.PingInterval })},
+	{"IONBUS_ENGINE_PING_TIMEOUT", setDuration(func(c *Config) *Duration { return &c.Engine.PingTimeout })},
+	{"IONBUS_ENGINE_MAX_PAYLOAD", setInt(func(c *Config) *int { return &c.Engine.MaxPayload })},
+	{"IONBUS_ENGINE_TRANSPORTS", setList(func(c *Config) *[]string { return &c.Engine.Transports })},
+	{"IONBUS_ENGINE_MAX_QUEUE_BYTES", setInt(func(c *Config) *int { return &c.Engine.MaxQueueBytes })},
+	{"IONBUS_ENGINE_CONNECT_TIMEOUT", setDuration(func(c *Config) *Duration { return &c.Engine.ConnectTimeout })},
+	{"IONBUS_CORS_ORIGINS", setList(func(c *Config) *[]string { return &c.CORS.Origins })},
+	{"IONBUS_CORS_CREDENTIALS", setBool(func(c *Config) *bool { return &c.CORS.Credentials })},
+	{"IONBUS_NAMESPACES", func(c *Config, v string) error {
+		// Names only: a namespace already declared (file, profile) keeps
+		// its rules; a new one is public with no rules.
+		old := c.Namespaces
+		c.Namespaces = nil
+		for _, name := range splitComma(v) {
+			ns := NamespaceConfig{Name: name}
+			for _, o := range old {
+				if o.Name == name {
+					ns = o
+				}
+			}
+			c.Namespaces = append(c.Namespaces, ns)
+		}
+		return nil
+	}},
+	{"IONBUS_RECOVERY_MAX_DISCONNECTION", setDuration(func(c *Config) *Duration { return &c.Recovery.MaxDisconnection })},
+	{"IONBUS_RECOVERY_SKIP_MIDDLEWARES", setBool(func(c *Config) *bool { return &c.Recovery.SkipMiddlewares })},
+	{"IONBUS_API_LISTEN", setString(func(c *Config) *string { return &c.API.Listen })},
+	{"IONBUS_API_KEY", setString(func(c *Config) *string { return &c.API.Key })},
+	{"IONBUS_API_INSECURE", setBool(func(c *Config) *bool { return &c.API.Insecure })},
+	{"IONBUS_NODE_ID", setString(func(c *Config) *string { return &c.NodeID })},
+	{"IONBUS_REDIS_URL", setString(func(c *Config) *string { return &c.Redis.URL })},
+	{"IONBUS_REDIS_CLUSTER_ADDRS", setList(func(c *Config) *[]string { return &c.Redis.ClusterAddrs })},
+	{"IONBUS_REDIS_MODE", setString(func(c *Config) *string { return &c.Redis.Mode })},
+	{"IONBUS_REDIS_KEY", setString(func(c *Config) *string { return &c.Redis.Key })},
+	{"IONBUS_REDIS_REQUEST_TIMEOUT", setDuration(func(c *Config) *Duration { return &c.Redis.RequestTimeout })},
+	{"IONBUS_AUTH_JWT_SECRET", setString(func(c *Config) *string { return &c.Auth.JWT.Secret })},
+	{"IONBUS_AUTH_JWT_PUBLIC_KEY_FILE", setString(func(c *Config) *string { return &c.Auth.JWT.PublicKeyFile })},
+	{"IONBUS_AUTH_JWT_JWKS_URL", setString(func(c *Config) *string { return &c.Auth.JWT.JWKSURL })},
+	{"IONBUS_AUTH_JWT_ALGORITHMS", setList(func(c *Config) *[]string { return &c.Auth.JWT.Algorithms })},
+	{"IONBUS_AUTH_JWT_COOKIE", setString(func(c *Config) *string { return &c.Auth.JWT.Cookie })},
+	{"IONBUS_AUTH_JWT_QUERY_PARAM", setString(func(c *Config) *string { return &c.Auth.JWT.QueryParam })},
+	{"IONBUS_AUTH_JWT_USER_CLAIM", setString(func(c *Config) *string { return &c.Auth.JWT.UserClaim })},
+	{"IONBUS_AUTH_JWT_NAME_CLAIM", setString(func(c *Config) *string { return &c.Auth.JWT.NameClaim })},
+	{"IONBUS_AUTH_JWT_ROLES_CLAIM", setString(func(c *Config) *string { return &c.Auth.JWT.RolesClaim })},
+	{"IONBUS_AUTH_JWT_ISSUER", setString(func(c *Config) *string { return &c.Auth.JWT.Issuer })},
+	{"IONBUS_AUTH_JWT_AUDIENCE", setString(func(c *Config) *string { return &c.Auth.JWT.Audience })},
+	{"IONBUS_AUTH_JWT_LEEWAY", setDuration(func(c *Config) *Duration { return &c.Auth.JWT.Leeway })},
+	{"IONBUS_LIMITS_ENABLED", setBool(func(c *Config) *bool { return &c.Limits.Enabled })},
+	{"IONBUS_LIMITS_MAX_CONNECTIONS_PER_USER", setInt(func(c *Config) *int { return &c.Limits.MaxConnectionsPerUser })},
+	{"IONBUS_LIMITS_MAX_CONNECTIONS_PER_IP", setInt(func(c *Config) *int { return &c.Limits.MaxConnectionsPerIP })},
+	{"IONBUS_LIMITS_CONNECT_ATTEMPTS_PER_IP", setInt(func(c *Config) *int { return &c.Limits.ConnectAttemptsPerIP })},
+	{"IONBUS_LIMITS_CONNECT_ATTEMPTS_WINDOW", setDuration(func(c *Config) *Duration { return &c.Limits.ConnectAttemptsWindow })},
+	{"IONBUS_LIMITS_MESSAGES_PER_USER", setInt(func(c *Config) *int { return &c.Limits.MessagesPerUser })},
+	{"IONBUS_LIMITS_MESSAGES_WINDOW", setDuration(func(c *Config) *Duration { return &c.Limits.MessagesWindow })},
+	{"IONBUS_LIMITS_MAX_MESSAGE_BYTES", setInt(func(c *Config) *int { return &c.Limits.MaxMessageBytes })},
+	{"IONBUS_LIMITS_MAX_ROOMS_PER_SOCKET", setInt(func(c *Config) *int { return &c.Limits.MaxRoomsPerSocket })},
+	{"IONBUS_LIMITS_TRUSTED_PROXIES", setList(func(c *Config) *[]string { return &c.Limits.TrustedProxies })},
+	{"IONBUS_LIMITS_PROXY_HEADER", setString(func(c *Config) *string { return &c.Limits.ProxyHeader })},
+	{"IONBUS_LIMITS_NODE_TTL", setDuration(func(c *Config) *Duration { return &c.Limits.NodeTTL })},
+	{"IONBUS_LIMITS_ABUSE_DISCONNECT_AFTER", setInt(func(c *Config) *int { return &c.Limits.AbuseDisconnectAfter })},
+	{"IONBUS_PRESENCE_GRACE", setDuration(func(c *Config) *Duration { return &c.Presence.Grace })},
+	{"IONBUS_PRESENCE_NODE_TTL", setDuration(func(c *Config) *Duration { return &c.Presence.NodeTTL })},
+	{"IONBUS_PRESENCE_MAX_META_BYTES", setInt(func(c *Config) *int { return &c.Presence.MaxMetaBytes })},
+	{"IONBUS_PRESENCE_PAGE_SIZE", setInt(func(c *Config) *int { return &c.Presence.PageSize })},
+	{"IONBUS_PRESENCE_MAX_PAGE_SIZE", setInt(func(c *Config) *int { return &c.Presence.MaxPageSize })},
+	{"IONBUS_LOG_LEVEL", setString(func(c *Config) *string { return &c.Log.Level })},
+	{"IONBUS_LOG_FORMAT", setString(func(c *Config) *string { return &c.Log.Format })},
+}
+
+// Environment variables read before the file, to find it and the profile.
+const (
+	envConfig  = "IONBUS_CONFIG"
+	envProfile = "IONBUS_PROFILE"
+)
+
+func applyEnv(c *Config, getenv func(string) (string, bool)) error {
+	for _, ev := range envVars {
+		v, ok := getenv(ev.name)
+		if !ok || v == "" {
+			continue
+		}
+		if err := ev.set(c, v); err != nil {
+			return fmt.Errorf("%s: %w", ev.name, err)
+		}
+	}
+	return nil
+}
+
+// serveFlags are the flags of `serve`. Values are recorded while parsing
+// and applied after the file and the environment, so flags win.
+type serveFlags struct {
+	fs      *flag.FlagSet
+	config  string
+	profile string
+	pending []func(*Config)
+}
+
+func newServeFlags(stderr io.Writer) *serveFlags {
+	f := &serveFlags{fs: flag.NewFlagSet("serve", flag.ContinueOnError)}
+	f.fs.SetOutput(stderr)
+	f.fs.StringVar(&f.config, "config", "", "YAML configuration file (env "+envConfig+")")
+	f.fs.StringVar(&f.profile, "profile", "", "configuration profile: conformance, bench (env "+envProfile+")")
+	str := func(name, usage string, field func(*Config) *string) {
+		f.fs.Func(name, usage, func(v string) error {
+			f.pending = append(f.pending, func(c *Config) { *field(c) = v })
+			return nil
+		})
+	}
+	dur := func(name, usage string, field func(*Config) *Duration) {
+		f.fs.Func(name, usage, func(v string) error {
+			d, err := parseDuration(v)
+			if err != nil {
+				return err
+			}
+			f.pending = append(f.pending, func(c *Config) { *field(c) = Duration(d) })
+			return nil
+		})
+	}
+	str("listen", "public Socket.IO listen address (listen)", func(c *Config) *string { return &c.Listen })
+	str("path", "Socket.IO endpoint path (path)", func(c *Config) *string { return &c.Path })
+	str("api-listen", "HTTP API listen address, empty disables (api.listen)", func(c *Config) *string { return &c.API.Listen })
+	str("redis-url", "Redis URL, empty for a single in-memory node (redis.url)", func(c *Config) *string { return &c.Redis.URL })
+	str("redis-mode", "classic|sharded|room (redis.mode)", func(c *Config) *string { return &c.Redis.Mode })
+	str("node-id", "node id, unique among live nodes; empty = random (node_id)", func(c *Config) *string { return &c.NodeID })
+	str("jwt-secret", "HMAC secret of client JWTs; prefer IONBUS_AUTH_JWT_SECRET (auth.jwt.secret)", func(c *Config) *string { return &c.Auth.JWT.Secret })
+	str("log-level", "trace|debug|info|warn|error (log.level)", func(c *Config) *string { return &c.Log.Level })
+	str("log-format", "json|console (log.format)", func(c *Config) *string { return &c.Log.Format })
+	dur("ping-interval", "Engine.IO ping interval (engine.ping_interval)", func(c *Config) *Duration { return &c.Engine.PingInterval })
+	dur("ping-timeout", "Engine.IO ping timeout (engine.ping_timeout)", func(c *Config) *Duration { return &c.Engine.PingTimeout })
+	return f
+}
+
+// loadConfig builds the serve configuration: defaults < profile < file <
+// env < flags, then validates it.
+func loadConfig(args []string, getenv func(string) (string, bool), stderr io.Writer) (Config, error) {
+	f := newServeFlags(stderr)
+	if err := f.fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	if f.fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("serve: unexpected arguments %q", f.fs.Args())
+	}
+	profile, path := f.profile, f.config
+	if profile == "" {
+		profile, _ = getenv(envProfile)
+	}
+	if path == "" {
+		path, _ = getenv(envConfig)
+	}
+	c := defaultConfig()
+	if err := applyProfile(&c, profile); err != nil {
+		return Config{}, err
+	}
+	if path != "" {
+		if err := loadFile(&c, path); err != nil {
+			return Config{}, err
+		}
+	}
+	if err := applyEnv(&c, getenv); err != nil {
+		return Config{}, err
+	}
+	for _, set := range f.pending {
+		set(&c)
+	}
+	if err := c.validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+func (c *Config) validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if c.Listen == "" {
+		bad("listen: required")
+	}
+	if !strings.HasPrefix(c.Path, "/") || !strings.HasSuffix(c.Path, "/") {
+		bad("path: %q must start and end with '/'", c.Path)
+	}
+	if c.Profile == profileConformance && c.Path == "/engine.io/" {
+		bad("path: /engine.io/ is taken by the conformance echo server")
+	}
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		bad("tls: cert_file and key_file go together")
+	}
+	if c.ShutdownTimeout <= 0 {
+		bad("shutdown_timeout: must be positive")
+	}
+	e := c.Engine
+	if e.PingInterval <= 0 || e.PingTimeout <= 0 || e.ConnectTimeout <= 0 {
+		bad("engine: ping_interval, ping_timeout and connect_timeout must be positive")
+	}
+	if e.MaxPayload <= 0 || e.MaxQueueBytes <= 0 {
+		bad("engine: max_payload and max_queue_bytes must be positive")
+	}
+	if len(e.Transports) == 0 {
+		bad("engine.transports: at least one of polling, websocket")
+	}
+	for _, t := range e.Transports {
+		if t != "polling" && t != "websocket" {
+			bad("engine.transports: unknown transport %q (polling, websocket)", t)
+		}
+	}
+	seen := map[string]bool{}
+	for _, ns := range c.Namespaces {
+		if !strings.HasPrefix(ns.Name, "/") {
+			bad("namespaces: name %q must start with '/'", ns.Name)
+			continue
+		}
+		if seen[ns.Name] {
+			bad("namespaces: %q declared twice", ns.Name)
+		}
+		seen[ns.Name] = true
+		if _, err := access.ParseAccess(ns.Access); err != nil {
+			bad("namespaces[%s].access: %v", ns.Name, err)
+		}
+		if _, pattern := namespacePattern(ns.Name); pattern && ns.Presence.enabled() {
+			bad("namespaces[%s].presence: not supported on a pattern namespace (list concrete names)", ns.Name)
+		}
+		if len(ns.Presence.Visible) > 0 && !ns.Presence.enabled() {
+			bad("namespaces[%s].presence.visible: set namespace or rooms too", ns.Name)
+		}
+	}
+	if c.API.Listen != "" && c.API.Listen == c.Listen && !strings.HasSuffix(c.Listen, ":0") {
+		bad("api.listen: must differ from listen (the API is never served on the public listener)")
+	}
+	c.validateRedis(bad)
+	if c.Auth.JWT.enabled() {
+		// auth.New checks the key file, algorithms against key types,
+		// and the claims; its errors never contain the secret.
+		if _, err := auth.New(authConfig(c.Auth.JWT)); err != nil {
+			bad("auth.jwt: %v", err)
+		}
+	} else if len(c.Auth.JWT.Algorithms) > 0 {
+		bad("auth.jwt.algorithms: set without a key (secret, public_key_file or jwks_url)")
+	}
+	c.validateLimits(bad)
+	p := c.Presence
+	if p.NodeTTL <= 0 || p.MaxMetaBytes <= 0 || p.PageSize <= 0 || p.MaxPageSize <= 0 {
+		bad("presence: node_ttl, max_meta_bytes, page_size and max_page_size must be positive")
+	}
+	if p.PageSize > p.MaxPageSize {
+		bad("presence.page_size: %d exceeds max_page_size %d", p.PageSize, p.MaxPageSize)
+	}
+	if _, err := zerolog.ParseLevel(c.Log.Level); err != nil || c.Log.Level == "" {
+		bad("log.level: %q (trace, debug, info, warn, error)", c.Log.Level)
+	}
+	if c.Log.Format != "json" && c.Log.Format != "console" {
+		bad("log.format: %q (json, console)", c.Log.Format)
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Config) validateRedis(bad func(string, ...any)) {
+	r := c.Redis
+	if r.URL != "" {
+		opt, err := redis.ParseURL(r.URL)
+		if err != nil {
+			// The URL may carry a password: never echo it.
+			bad("redis.url: %s", strings.ReplaceAll(err.Error(), r.URL, "<redacted>"))
+		} else if len(r.ClusterAddrs) > 0 && opt.DB != 0 {
+			bad("redis.url: database %d with cluster_addrs (Redis Cluster has only database 0)", opt.DB)
+		}
+	}
+	for _, addr := range r.ClusterAddrs {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			bad("redis.cluster_addrs: %q is not host:port", addr)
+		}
+	}
+	if _, err := redisMode(r.Mode); err != nil {
+		bad("redis.mode: %v", err)
+	}
+	if r.Key == "" {
+		bad("redis.key: required")
+	} else if strings.ContainsAny(r.Key, "{}") {
+		bad("redis.key: %q must not contain braces (limits and presence keys derive from it)", r.Key)
+	}
+	if r.RequestTimeout <= 0 {
+		bad("redis.request_timeout: must be positive")
+	}
+}
+
+func (c *Config) validateLimits(bad func(string, ...any)) {
+	l := c.Limits
+	for name, n := range map[string]int{
+		"max_connections_per_user": l.MaxConnectionsPerUser, "max_connections_per_ip": l.MaxConnectionsPerIP,
+		"connect_attempts_per_ip": l.ConnectAttemptsPerIP, "messages_per_user": l.MessagesPerUser,
+		"max_message_bytes": l.MaxMessageBytes, "max_rooms_per_socket": l.MaxRoomsPerSocket,
+	} {
+		if n < 0 {
+			bad("limits.%s: negative (0 turns the limit off)", name)
+		}
+	}
+	if l.ConnectAttemptsPerIP > 0 && l.ConnectAttemptsWindow <= 0 {
+		bad("limits.connect_attempts_window: must be positive")
+	}
+	if l.MessagesPerUser > 0 && l.MessagesWindow <= 0 {
+		bad("limits.messages_window: must be positive")
+	}
+	if l.NodeTTL <= 0 {
+		bad("limits.node_ttl: must be positive")
+	}
+	if l.AbuseDisconnectAfter <= 0 {
+		bad("limits.abuse_disconnect_after: must be positive")
+	}
+	if _, err := parsePrefixes(l.TrustedProxies); err != nil {
+		bad("limits.trusted_proxies: %v", err)
+	}
+	if _, err := proxyHeader(l.ProxyHeader); err != nil {
+		bad("limits.proxy_header: %v", err)
+	}
+}
+
+// parsePrefixes reads CIDRs; a bare address is a one-address network.
+func parsePrefixes(list []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range list {
+		s = strings.TrimSpace(s)
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a CIDR (e.g. 10.0.0.0/8) or an address", s)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
+}
+
+// proxyHeader canonicalises limits.proxy_header.
+func proxyHeader(s string) (string, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "":
+		return "", nil
+	case "x-forwarded-for":
+		return "X-Forwarded-For", nil
+	case "forwarded":
+		return "Forwarded", nil
+	}
+	return "", fmt.Errorf("%q (X-Forwarded-For, Forwarded, or empty for either)", s)
+}
+
+// redisMode maps redis.mode to the adapter's mode.
+func redisMode(s string) (redisadapter.Mode, error) {
+	switch s {
+	case "classic":
+		return redisadapter.ModeClassic, nil
+	case "sharded":
+		return redisadapter.ModeSharded, nil
+	case "room":
+		return redisadapter.ModeRoom, nil
+	}
+	return 0, fmt.Errorf("%q (classic, sharded, room)", s)
+}
+
+// namespacePattern turns a name with '*' into the regexp of a dynamic
+// namespace: each '*' matches one or more characters other than '/'.
+func namespacePattern(name string) (*regexp.Regexp, bool) {
+	if !strings.Contains(name, "*") {
+		return nil, false
+	}
+	parts := strings.Split(name, "*")
+	for i, p := range parts {
+		parts[i] = regexp.QuoteMeta(p)
+	}
+	return regexp.MustCompile("^" + strings.Join(parts, "[^/]+") + "$"), true
+}

@@ -1,0 +1,385 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+
+	"github.com/ionbus/ionbus/adapter"
+	"github.com/ionbus/ionbus/adapter/redisadapter"
+	"github.com/ionbus/ionbus/broker"
+	"github.com/ionbus/ionbus/broker/access"
+	"github.com/ionbus/ionbus/broker/api"
+	"github.com/ionbus/ionbus/broker/auth"
+	"github.com/ionbus/ionbus/broker/online"
+	"github.com/ionbus/ionbus/connection"
+	"github.com/ionbus/ionbus/limits"
+	"github.com/ionbus/ionbus/presence"
+)
+
+// components are the package configurations of one node, and the
+// dependencies mapConfig built for them. Redis, when set, is shared by
+// the adapter, the limits and presence, and closed last (serve.go).
+type components struct {
+	NodeID string
+	Broker broker.Config // Broker.Engine is the Engine.IO config
+	API    api.Config
+
+	Redis   redis.UniversalClient   // nil: single node
+	Adapter *redisadapter.Adapter   // nil: in-memory adapter
+	Guard   *access.Guard           // always set: access rules, origins, limits
+	Rules   map[string]access.Rules // namespace name -> rules, for Guard.Attach
+	Limiter *limits.Limiter         // nil when limits.enabled is false
+	Slots   *limits.RedisSlots      // nil without Redis: Run and ReleaseAll
+	Online  online.Config           // for online.New on the broker (newApp)
+	Store   presence.Store          // nil when no namespace tracks presence
+}
+
+// mapConfig is the one place where the application configuration becomes
+// package configurations (and where cluster dependencies are built). The
+// configuration has been validated. On error nothing is left open.
+func mapConfig(c Config, log *zerolog.Logger) (comp components, err error) {
+	comp.NodeID = c.NodeID
+	if comp.NodeID == "" {
+		comp.NodeID = randomNodeID()
+	}
+	if c.Redis.enabled() {
+		// go-redis logs through a package-level logger; route it into
+		// ours so every line keeps the configured format.
+		redis.SetLogger(redisLogger{log.With().Str("component", "go-redis").Logger()})
+		if comp.Redis, err = newRedisClient(c.Redis); err != nil {
+			return components{}, err
+		}
+		defer func() {
+			if err != nil {
+				comp.Redis.Close()
+			}
+		}()
+	}
+	if comp.Adapter, err = newAdapter(c.Redis, comp.NodeID, comp.Redis, log); err != nil {
+		return components{}, err
+	}
+
+	var verifier *auth.Verifier
+	if c.Auth.JWT.enabled() {
+		if verifier, err = auth.New(authConfig(c.Auth.JWT)); err != nil {
+			return components{}, fmt.Errorf("auth.jwt: %w", err)
+		}
+	}
+	if c.Limits.Enabled {
+		lcfg, err := limitsConfig(c.Limits, comp.NodeID, log)
+		if err != nil {
+			return components{}, err
+		}
+		lcfg.KeyPrefix = keyPrefix(c.Redis.Key, "limits")
+		var slots limits.Slots = limits.NewMemorySlots()
+		var rate limits.Rate = limits.NewMemoryRate(nil)
+		if comp.Redis != nil {
+			if comp.Slots, err = limits.NewRedisSlots(comp.Redis, lcfg); err != nil {
+				return components{}, fmt.Errorf("limits: %w", err)
+			}
+			if rate, err = limits.NewRedisRate(comp.Redis, lcfg); err != nil {
+				return components{}, fmt.Errorf("limits: %w", err)
+			}
+			slots = comp.Slots
+		}
+		if comp.Limiter, err = limits.New(lcfg, slots, rate); err != nil {
+			return components{}, fmt.Errorf("limits: %w", err)
+		}
+	}
+	guardCfg := access.Config{
+		Verifier:             verifier,
+		Origins:              append([]string(nil), c.CORS.Origins...),
+		AbuseDisconnectAfter: c.Limits.AbuseDisconnectAfter,
+		Logger:               log.With().Str("component", "access").Logger(),
+	}
+	if comp.Limiter != nil { // a typed nil would read as "limits configured"
+		guardCfg.Limiter = comp.Limiter
+	}
+	if comp.Guard, err = access.New(guardCfg); err != nil {
+		return components{}, fmt.Errorf("access: %w", err)
+	}
+	if comp.Slots != nil { // slots lost in Redis (restart, lapse): the guard restores its sessions'
+		comp.Slots.SetOnLapsed(comp.Guard.Resync)
+	}
+	comp.Rules = make(map[string]access.Rules, len(c.Namespaces))
+	for _, ns := range c.Namespaces {
+		rules, err := accessRules(ns)
+		if err != nil {
+			return components{}, err
+		}
+		comp.Rules[ns.Name] = rules
+	}
+
+	if err := presenceConfig(c, &comp, log); err != nil {
+		return components{}, err
+	}
+
+	engine := connection.Config{
+		Path:          c.Path,
+		PingInterval:  c.Engine.PingInterval.D(),
+		PingTimeout:   c.Engine.PingTimeout.D(),
+		MaxPayload:    c.Engine.MaxPayload,
+		MaxQueueBytes: c.Engine.MaxQueueBytes,
+		Transports:    append([]string(nil), c.Engine.Transports...),
+		CORS: connection.CORSConfig{
+			Origins:     append([]string(nil), c.CORS.Origins...),
+			Credentials: c.CORS.Credentials,
+		},
+		AllowRequest: comp.Guard.AllowRequest,
+		Logger:       log,
+	}
+	comp.Broker = broker.Config{
+		Engine:         engine,
+		NodeID:         comp.NodeID,
+		ConnectTimeout: c.Engine.ConnectTimeout.D(),
+		RequestTimeout: c.Redis.RequestTimeout.D(),
+		Recovery: broker.RecoveryConfig{
+			MaxDisconnection: c.Recovery.MaxDisconnection.D(),
+			SkipMiddlewares:  c.Recovery.SkipMiddlewares,
+		},
+		Logger: log,
+	}
+	if comp.Adapter != nil { // nil: the in-memory single-node adapter
+		comp.Broker.Adapter = comp.Adapter
+	}
+	comp.API = api.Config{Key: c.API.Key, Insecure: c.API.Insecure, Logger: log}
+	return comp, nil
+}
+
+// redisLogger adapts zerolog to go-redis's logging interface. go-redis
+// only logs failures (dial errors, pool trouble), so they go out at warn.
+type redisLogger struct{ log zerolog.Logger }
+
+func (l redisLogger) Printf(_ context.Context, format string, v ...any) {
+	l.log.Warn().Msgf(format, v...)
+}
+
+// newRedisClient builds the one client of the node: a Redis Cluster
+// client for redis.cluster_addrs (redis.url then lends its user, password
+// and TLS settings), else a client for redis.url. It does not dial.
+func newRedisClient(c RedisConfig) (redis.UniversalClient, error) {
+	opt := &redis.Options{}
+	if c.URL != "" {
+		var err error
+		if opt, err = redis.ParseURL(c.URL); err != nil {
+			return nil, fmt.Errorf("redis.url: invalid URL") // never echo a password
+		}
+	}
+	if len(c.ClusterAddrs) > 0 {
+		return redis.NewClusterClient(&redis.ClusterOptions{
+			Addrs:     append([]string(nil), c.ClusterAddrs...),
+			Username:  opt.Username,
+			Password:  opt.Password,
+			TLSConfig: opt.TLSConfig,
+		}), nil
+	}
+	return redis.NewClient(opt), nil
+}
+
+// newAdapter builds the Redis cluster adapter, or nil (the broker then
+// uses its in-memory single-node adapter) without a Redis client.
+func newAdapter(c RedisConfig, nodeID string, client redis.UniversalClient, log *zerolog.Logger) (*redisadapter.Adapter, error) {
+	if client == nil {
+		return nil, nil
+	}
+	mode, err := redisMode(c.Mode)
+	if err != nil {
+		return nil, fmt.Errorf("redis.mode: %w", err)
+	}
+	a, err := redisadapter.New(redisadapter.Config{
+		Key:            c.Key,
+		Mode:           mode,
+		RequestTimeout: c.RequestTimeout.D(),
+		NodeID:         nodeID,
+	}, client, log.With().Str("component", "adapter").Logger())
+	if err != nil {
+		return nil, fmt.Errorf("redis adapter: %w", err)
+	}
+	return a, nil
+}
+
+// authConfig maps auth.jwt. An empty cookie name turns cookies off; a
+// zero leeway makes exp/nbf/iat exact.
+func authConfig(j JWTConfig) auth.Config {
+	cfg := auth.Config{
+		PublicKeyFile: j.PublicKeyFile,
+		JWKSURL:       j.JWKSURL,
+		Algorithms:    append([]string(nil), j.Algorithms...),
+		Cookie:        j.Cookie,
+		DisableCookie: j.Cookie == "",
+		QueryParam:    j.QueryParam,
+		UserClaim:     j.UserClaim,
+		NameClaim:     j.NameClaim,
+		RolesClaim:    j.RolesClaim,
+		Issuer:        j.Issuer,
+		Audience:      j.Audience,
+		Leeway:        j.Leeway.D(),
+		DisableLeeway: j.Leeway == 0,
+	}
+	if j.Secret != "" {
+		cfg.Secret = []byte(j.Secret)
+	}
+	return cfg
+}
+
+// limitsConfig maps limits.*: a count of 0 turns that limit off.
+func limitsConfig(l LimitsConfig, nodeID string, log *zerolog.Logger) (limits.Config, error) {
+	proxies, err := parsePrefixes(l.TrustedProxies)
+	if err != nil {
+		return limits.Config{}, fmt.Errorf("limits.trusted_proxies: %w", err)
+	}
+	header, err := proxyHeader(l.ProxyHeader)
+	if err != nil {
+		return limits.Config{}, fmt.Errorf("limits.proxy_header: %w", err)
+	}
+	return limits.Config{
+		MaxConnectionsPerUser:     l.MaxConnectionsPerUser,
+		DisableConnectionsPerUser: l.MaxConnectionsPerUser == 0,
+		MaxConnectionsPerIP:       l.MaxConnectionsPerIP,
+		DisableConnectionsPerIP:   l.MaxConnectionsPerIP == 0,
+		ConnectAttemptsPerIP:      l.ConnectAttemptsPerIP,
+		ConnectAttemptsWindow:     l.ConnectAttemptsWindow.D(),
+		DisableConnectAttempts:    l.ConnectAttemptsPerIP == 0,
+		MessagesPerUser:           l.MessagesPerUser,
+		MessagesWindow:            l.MessagesWindow.D(),
+		DisableMessageRate:        l.MessagesPerUser == 0,
+		MaxMessageBytes:           l.MaxMessageBytes,
+		DisableMessageSize:        l.MaxMessageBytes == 0,
+		MaxRoomsPerSocket:         l.MaxRoomsPerSocket,
+		DisableRoomLimit:          l.MaxRoomsPerSocket == 0,
+		TrustedProxies:            proxies,
+		ProxyHeader:               header,
+		NodeID:                    nodeID,
+		NodeTTL:                   l.NodeTTL.D(),
+		Logger:                    log.With().Str("component", "limits").Logger(),
+	}, nil
+}
+
+// accessRules maps one namespace's rules.
+func accessRules(ns NamespaceConfig) (access.Rules, error) {
+	acc, err := access.ParseAccess(ns.Access)
+	if err != nil {
+		return access.Rules{}, fmt.Errorf("namespaces[%s].access: %w", ns.Name, err)
+	}
+	return access.Rules{
+		Access:       acc,
+		AutoJoin:     append([]string(nil), ns.AutoJoin...),
+		RoomsAllow:   append([]string(nil), ns.Rooms.Allow...),
+		CompatEvents: ns.CompatEvents,
+		RedirectURL:  ns.RedirectURL,
+		RequireCSRF:  ns.CSRF,
+	}, nil
+}
+
+// presenceConfig maps presence.* and namespaces[].presence, and builds
+// the store (memory, or Redis on the shared client) when at least one
+// namespace tracks presence.
+func presenceConfig(c Config, comp *components, log *zerolog.Logger) error {
+	rules := map[string]online.NamespaceRules{}
+	for _, ns := range c.Namespaces {
+		if !ns.Presence.enabled() {
+			continue
+		}
+		rules[ns.Name] = online.NamespaceRules{
+			Track:   presence.Rules{Namespace: ns.Presence.Namespace, Rooms: append([]string(nil), ns.Presence.Rooms...)},
+			Visible: append([]string(nil), ns.Presence.Visible...),
+		}
+	}
+	if len(rules) == 0 {
+		return nil
+	}
+	p := c.Presence
+	pcfg := presence.Config{
+		NodeID:       comp.NodeID,
+		KeyPrefix:    keyPrefix(c.Redis.Key, "presence"),
+		MaxMetaBytes: p.MaxMetaBytes,
+		NodeTTL:      p.NodeTTL.D(),
+		PageSize:     p.PageSize,
+		MaxPageSize:  p.MaxPageSize,
+		Grace:        p.Grace.D(),
+		DisableGrace: p.Grace == 0,
+		Logger:       log.With().Str("component", "presence").Logger(),
+	}
+	var err error
+	if comp.Redis != nil {
+		comp.Store, err = presence.NewRedis(comp.Redis, pcfg)
+	} else {
+		comp.Store, err = presence.NewMemory(pcfg)
+	}
+	if err != nil {
+		return fmt.Errorf("presence: %w", err)
+	}
+	comp.Online = online.Config{
+		Presence:   pcfg,
+		Namespaces: rules,
+		Identify:   identify,
+		Logger:     log.With().Str("component", "online").Logger(),
+	}
+	return nil
+}
+
+// keyPrefix is the Redis key prefix of limits or presence: the packages'
+// default ("ionbus:limits", "ionbus:presence") for the default channel
+// prefix, else one derived from redis.key, so that clusters sharing a
+// Redis with different keys do not share slots or presence.
+func keyPrefix(redisKey, what string) string {
+	if redisKey == "socket.io" {
+		return "ionbus:" + what
+	}
+	return "ionbus:" + redisKey + ":" + what
+}
+
+// identify counts a socket under the user of its verified token, or
+// anonymously.
+func identify(s *broker.Socket) (userID, name string) {
+	if id := access.Identity(s); id != nil {
+		return id.UserID, id.Name
+	}
+	return "", ""
+}
+
+// registerNamespaces creates the configured namespaces; a name with '*'
+// becomes a pattern parent (srv.OfPattern). "/" always exists. It returns
+// each configured name's namespace (the parent for patterns).
+func registerNamespaces(srv *broker.Server, list []NamespaceConfig) map[string]*broker.Namespace {
+	out := make(map[string]*broker.Namespace, len(list))
+	for _, ns := range list {
+		if re, ok := namespacePattern(ns.Name); ok {
+			out[ns.Name] = srv.OfPattern(re)
+			continue
+		}
+		out[ns.Name] = srv.Of(ns.Name)
+	}
+	return out
+}
+
+// randomNodeID is a fresh node id per process start (12 characters, as
+// the broker's and the adapter's own defaults).
+func randomNodeID() string {
+	b := make([]byte, 9)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// newLogger builds the process logger. Packages get children of it.
+func newLogger(c LogConfig, w io.Writer) (zerolog.Logger, error) {
+	level, err := zerolog.ParseLevel(c.Level)
+	if err != nil {
+		return zerolog.Nop(), fmt.Errorf("log.level: %w", err)
+	}
+	if c.Format == "console" {
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.RFC3339}
+	}
+	return zerolog.New(w).Level(level).With().Timestamp().Logger(), nil
+}
+
+var _ adapter.Adapter = (*redisadapter.Adapter)(nil)
