@@ -3,8 +3,7 @@ package broker
 import (
 	"context"
 	"fmt"
-	"net/http"
-	"net/url"
+	"net/http/httptest"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,13 +14,16 @@ import (
 // countConn is a connection.Conn that only counts what it is sent, so a
 // benchmark measures the broker's fan-out and not a recorder.
 type countConn struct {
-	id   string
-	sent atomic.Int64
+	id    string
+	sent  atomic.Int64
+	value any
 }
 
 func (c *countConn) ID() string         { return c.id }
 func (c *countConn) RemoteAddr() string { return "127.0.0.1:5555" }
 func (c *countConn) Transport() string  { return "websocket" }
+func (c *countConn) SetValue(v any)     { c.value = v }
+func (c *countConn) Value() any         { return c.value }
 func (c *countConn) Close(connection.CloseReason) error {
 	return nil
 }
@@ -51,12 +53,13 @@ func BenchmarkBroadcastFanout(b *testing.B) {
 			}()
 			nsp := srv.Of("/")
 			nsp.OnConnection(func(s *Socket) { s.Join("bench") })
-			u, _ := url.Parse("/socket.io/?EIO=4&transport=websocket")
+			req := httptest.NewRequest("GET", "/socket.io/?EIO=4&transport=websocket", nil)
+			req.RemoteAddr = "127.0.0.1:5555"
 			conns := make([]*countConn, n)
 			for i := range conns {
 				c := &countConn{id: fmt.Sprintf("sid%07d", i)}
 				conns[i] = c
-				hs := &connection.Handshake{URL: u, Query: u.Query(), Header: http.Header{}, RemoteAddr: "127.0.0.1:5555", Time: time.Now(), Transport: "websocket"}
+				hs := connection.NewHandshake(req, "websocket", time.Now())
 				if err := (*engineHandler)(srv).OnOpen(c, hs); err != nil {
 					b.Fatal(err)
 				}

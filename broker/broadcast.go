@@ -413,14 +413,15 @@ func (n *Namespace) AllRooms(ctx context.Context) ([]string, error) {
 
 func (s *Socket) info() adapter.SocketInfo {
 	hs := s.handshake
-	headers := make(map[string]string, len(hs.Headers))
-	for k, v := range hs.Headers {
+	hdr, q := hs.Headers(), hs.Query()
+	headers := make(map[string]string, len(hdr))
+	for k, v := range hdr {
 		if len(v) > 0 {
 			headers[lowerASCII(k)] = v[0]
 		}
 	}
-	query := make(map[string]string, len(hs.Query))
-	for k, v := range hs.Query {
+	query := make(map[string]string, len(q))
+	for k, v := range q {
 		if len(v) > 0 {
 			query[k] = v[0]
 		}

@@ -39,18 +39,17 @@ func (h *engineHandler) OnOpen(c connection.Conn, hs *connection.Handshake) erro
 		decoder: protocol.Decoder{MaxAttachments: s.cfg.MaxAttachments, MaxDepth: s.cfg.MaxJSONDepth},
 	}
 	cl.timer = time.AfterFunc(s.cfg.ConnectTimeout, cl.connectTimeout)
-	s.clients.Store(c, cl)
+	c.SetValue(cl)
 	s.stats.clients.Add(1)
 	return nil
 }
 
 func (h *engineHandler) OnMessage(c connection.Conn, m connection.Message) {
 	s := (*Server)(h)
-	v, ok := s.clients.Load(c)
+	cl, ok := c.Value().(*client)
 	if !ok {
 		return
 	}
-	cl := v.(*client)
 	var (
 		p   *protocol.Packet
 		err error
@@ -73,12 +72,13 @@ func (h *engineHandler) OnMessage(c connection.Conn, m connection.Message) {
 
 func (h *engineHandler) OnClose(c connection.Conn, r connection.CloseReason) {
 	s := (*Server)(h)
-	v, ok := s.clients.LoadAndDelete(c)
+	cl, ok := c.Value().(*client)
 	if !ok {
 		return
 	}
+	c.SetValue(nil)
 	s.stats.clients.Add(-1)
-	v.(*client).onClose(closeReason(r))
+	cl.onClose(closeReason(r))
 }
 
 func (cl *client) connectTimeout() {

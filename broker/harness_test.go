@@ -2,8 +2,7 @@ package broker
 
 import (
 	"context"
-	"net/http"
-	"net/url"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -22,11 +21,14 @@ type fakeConn struct {
 	sent   []*connection.Message
 	closed connection.CloseReason
 	full   bool // Send fails with ErrQueueFull
+	value  any
 }
 
 func (c *fakeConn) ID() string         { return c.id }
 func (c *fakeConn) RemoteAddr() string { return "127.0.0.1:5555" }
 func (c *fakeConn) Transport() string  { return "websocket" }
+func (c *fakeConn) SetValue(v any)     { c.value = v }
+func (c *fakeConn) Value() any         { return c.value }
 
 func (c *fakeConn) Send(msgs ...*connection.Message) error {
 	c.mu.Lock()
@@ -103,8 +105,10 @@ func (h *harness) open() *fakeConn {
 	h.t.Helper()
 	h.n++
 	c := &fakeConn{id: "sid" + string(rune('a'+h.n%26)) + strings.Repeat("x", h.n/26), srv: h.srv}
-	u, _ := url.Parse("/socket.io/?EIO=4&transport=websocket")
-	hs := &connection.Handshake{URL: u, Query: u.Query(), Header: http.Header{"User-Agent": {"test"}}, RemoteAddr: "127.0.0.1:5555", Time: time.Now(), Transport: "websocket"}
+	req := httptest.NewRequest("GET", "/socket.io/?EIO=4&transport=websocket", nil)
+	req.RemoteAddr = "127.0.0.1:5555"
+	req.Header.Set("User-Agent", "test")
+	hs := connection.NewHandshake(req, "websocket", time.Now())
 	if err := (*engineHandler)(h.srv).OnOpen(c, hs); err != nil {
 		h.t.Fatal(err)
 	}

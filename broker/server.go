@@ -110,8 +110,6 @@ type Server struct {
 	nsps     map[string]*Namespace
 	patterns []*Namespace // parents of dynamic namespaces, in registration order
 
-	clients sync.Map // connection.Conn -> *client
-
 	ackIDs         atomic.Int64 // ack ids, unique per server so one encoded packet serves many sockets
 	recovery       *recovery    // nil when disabled
 	started        atomic.Bool

@@ -18,8 +18,6 @@ import (
 // Handshake is what a socket's client sent when it connected: the
 // Engine.IO opening request and the CONNECT auth payload. Immutable.
 type Handshake struct {
-	Headers http.Header
-	Query   url.Values
 	// Address is the peer IP (no port) as seen by this node.
 	Address string
 	// RemoteAddr is the peer "ip:port".
@@ -28,11 +26,39 @@ type Handshake struct {
 	Secure     bool
 	// XDomain is true when the request carried an Origin header.
 	XDomain bool
-	URL     string
+	// URL is the opening request's path and query, as sent.
+	URL string
 	// Auth is the CONNECT payload (socket.io-client's `auth` option).
 	Auth map[string]any
 	// RawAuth is the CONNECT payload as JSON (nil when absent).
 	RawAuth json.RawMessage
+
+	conn *connection.Handshake // the session's; shared by its namespace sockets
+}
+
+// Headers returns a new map of the opening request's headers. The request
+// is kept compact and parsed on each call; use Header for one value.
+func (h *Handshake) Headers() http.Header {
+	if h.conn == nil {
+		return http.Header{}
+	}
+	return h.conn.Header()
+}
+
+// Header returns the first value of the named request header, or "".
+func (h *Handshake) Header(key string) string {
+	if h.conn == nil {
+		return ""
+	}
+	return h.conn.HeaderValue(key)
+}
+
+// Query returns a new map of the opening request's query parameters.
+func (h *Handshake) Query() url.Values {
+	if h.conn == nil {
+		return url.Values{}
+	}
+	return h.conn.Query()
 }
 
 // Socket is one client connected to one namespace.
@@ -145,19 +171,16 @@ func (n *Namespace) newSocket(cl *client, auth map[string]any, rawAuth json.RawM
 
 func buildHandshake(hs *connection.Handshake, auth map[string]any, rawAuth json.RawMessage) *Handshake {
 	h := &Handshake{
-		Headers:    hs.Header,
-		Query:      hs.Query,
+		Address:    hs.RemoteAddr,
 		RemoteAddr: hs.RemoteAddr,
 		Time:       hs.Time,
 		Secure:     hs.Secure,
-		XDomain:    hs.Header.Get("Origin") != "",
+		XDomain:    hs.HeaderValue("Origin") != "",
+		URL:        hs.RequestURI,
 		Auth:       auth,
 		RawAuth:    rawAuth,
+		conn:       hs,
 	}
-	if hs.URL != nil {
-		h.URL = hs.URL.RequestURI()
-	}
-	h.Address = hs.RemoteAddr
 	if host, _, err := net.SplitHostPort(hs.RemoteAddr); err == nil {
 		h.Address = host
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 )
 
@@ -31,18 +32,107 @@ type Conn interface {
 	RemoteAddr() string
 	// Transport is the current transport name: "polling" or "websocket".
 	Transport() string
+	// SetValue attaches the handler's per-session state to the session,
+	// and Value returns it: a field in the session rather than a map keyed
+	// by Conn that every message would look up. Call SetValue in OnOpen;
+	// Value is then safe in the session's later callbacks.
+	SetValue(v any)
+	Value() any
 }
 
 // Handshake is what the opening HTTP request carried. It is immutable and
 // may be kept after OnOpen returns.
+//
+// The request's header and query are kept in compact form (the header
+// lines in one string, the query inside RequestURI) and parsed on demand:
+// http.Header and url.Values maps would cost an idle session ~1.3 KB more,
+// and they are read only at CONNECT time and by introspection.
 type Handshake struct {
-	URL        *url.URL
-	Query      url.Values
-	Header     http.Header
+	// RequestURI is the request target as the client sent it: the path
+	// and the raw query ("/socket.io/?EIO=4&transport=websocket").
+	RequestURI string
 	RemoteAddr string // peer "ip:port", as seen by the listener
 	Secure     bool   // TLS terminated by this process
 	Time       time.Time
 	Transport  string // transport of the opening request
+
+	header string // one "Key:value\n" line per value; keys canonical
+}
+
+// NewHandshake captures what a handshake keeps of r.
+func NewHandshake(r *http.Request, transport string, now time.Time) *Handshake {
+	uri := r.RequestURI
+	if uri == "" {
+		uri = r.URL.RequestURI()
+	}
+	n := 0
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			n += len(k) + len(v) + 2
+		}
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			b.WriteString(k)
+			b.WriteByte(':')
+			b.WriteString(v)
+			b.WriteByte('\n')
+		}
+	}
+	return &Handshake{
+		RequestURI: uri,
+		RemoteAddr: r.RemoteAddr,
+		Secure:     r.TLS != nil,
+		Time:       now,
+		Transport:  transport,
+		header:     b.String(),
+	}
+}
+
+// Header returns a new map of the request's headers.
+func (h *Handshake) Header() http.Header {
+	out := make(http.Header, strings.Count(h.header, "\n"))
+	h.eachHeader(func(k, v string) bool {
+		out[k] = append(out[k], v)
+		return true
+	})
+	return out
+}
+
+// HeaderValue returns the first value of the named header, or "".
+func (h *Handshake) HeaderValue(key string) string {
+	key = http.CanonicalHeaderKey(key)
+	val := ""
+	h.eachHeader(func(k, v string) bool {
+		if k == key {
+			val = v
+			return false
+		}
+		return true
+	})
+	return val
+}
+
+func (h *Handshake) eachHeader(f func(k, v string) bool) {
+	rest := h.header
+	for rest != "" {
+		line, tail, _ := strings.Cut(rest, "\n")
+		rest = tail
+		k, v, _ := strings.Cut(line, ":")
+		if !f(k, v) {
+			return
+		}
+	}
+}
+
+// Query returns a new map of the request's query parameters (malformed
+// pairs are skipped, as url.URL.Query does).
+func (h *Handshake) Query() url.Values {
+	_, raw, _ := strings.Cut(h.RequestURI, "?")
+	q, _ := url.ParseQuery(raw)
+	return q
 }
 
 // Handler receives the events of every session of a Server.

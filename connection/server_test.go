@@ -16,7 +16,7 @@ import (
 func TestHandshakeErrors(t *testing.T) {
 	h := newRecorder()
 	h.onOpen = func(c Conn, hs *Handshake) error {
-		switch hs.Query.Get("refuse") {
+		switch hs.Query().Get("refuse") {
 		case "plain":
 			return errors.New("nope")
 		case "custom":

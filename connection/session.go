@@ -25,9 +25,10 @@ const (
 // Server.mu may be taken after neither; wheel.mu is a leaf. No network I/O
 // happens under any of them.
 type session struct {
-	srv *Server
-	id  string
-	hs  *Handshake
+	srv   *Server
+	id    string
+	hs    *Handshake
+	value any // Conn.SetValue; written in OnOpen, before any other callback
 
 	// Heartbeat. wheelSlot is guarded by srv.wheel.mu; hbPhase is owned by
 	// the scheduler goroutine.
@@ -72,6 +73,8 @@ var _ Conn = (*session)(nil)
 
 func (s *session) ID() string         { return s.id }
 func (s *session) RemoteAddr() string { return s.hs.RemoteAddr }
+func (s *session) SetValue(v any)     { s.value = v }
+func (s *session) Value() any         { return s.value }
 
 func (s *session) Transport() string {
 	s.mu.Lock()

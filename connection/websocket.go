@@ -39,6 +39,8 @@ type wsConn struct {
 
 	pc    *pollConn // non-nil when the poller owns the fd (Linux); set before c is shared
 	early []byte    // bytes buffered by net/http before the detach
+
+	prev, next *wsConn // Server.wsConns list, guarded by Server.mu
 }
 
 var (
@@ -69,7 +71,7 @@ func (c *wsConn) closeConn() {
 			_ = c.conn.Close()
 		}
 		c.srv.mu.Lock()
-		delete(c.srv.wsConns, c)
+		c.srv.unlinkWS(c)
 		c.srv.mu.Unlock()
 	})
 }
@@ -90,9 +92,31 @@ func (srv *Server) hijack(w http.ResponseWriter, r *http.Request, s *session) (*
 		srv.poller.detach(c) // before c is visible to any writer
 	}
 	srv.mu.Lock()
-	srv.wsConns[c] = struct{}{}
+	srv.linkWS(c)
 	srv.mu.Unlock()
 	return c, nil
+}
+
+// linkWS adds c to srv.wsConns; srv.mu is held.
+func (srv *Server) linkWS(c *wsConn) {
+	c.next = srv.wsConns
+	if c.next != nil {
+		c.next.prev = c
+	}
+	srv.wsConns = c
+}
+
+// unlinkWS removes c from srv.wsConns; srv.mu is held.
+func (srv *Server) unlinkWS(c *wsConn) {
+	if c.prev != nil {
+		c.prev.next = c.next
+	} else if srv.wsConns == c {
+		srv.wsConns = c.next
+	}
+	if c.next != nil {
+		c.next.prev = c.prev
+	}
+	c.prev, c.next = nil, nil
 }
 
 // startReading hands c to its reader: the poller when c was detached to it,

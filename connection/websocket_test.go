@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -577,4 +578,37 @@ func TestHandlerPanicClosesSession(t *testing.T) {
 	c2, _ := x.openWS()
 	c2.send(ws.OpText, "4ok")
 	c2.expect("4ok")
+}
+
+func TestWSConnList(t *testing.T) {
+	srv := &Server{}
+	list := func() (ids []int) {
+		for c := srv.wsConns; c != nil; c = c.next {
+			if c.next != nil && c.next.prev != c {
+				t.Fatal("broken prev link")
+			}
+			ids = append(ids, int(c.early[0]))
+		}
+		return ids
+	}
+	cs := make([]*wsConn, 5)
+	for i := range cs {
+		cs[i] = &wsConn{early: []byte{byte(i)}}
+		srv.linkWS(cs[i])
+	}
+	for _, step := range []struct {
+		unlink int
+		want   []int
+	}{
+		{2, []int{4, 3, 1, 0}}, // middle
+		{4, []int{3, 1, 0}},    // head
+		{0, []int{3, 1}},       // tail
+		{3, []int{1}},
+		{1, nil},
+	} {
+		srv.unlinkWS(cs[step.unlink])
+		if got := list(); !slices.Equal(got, step.want) {
+			t.Fatalf("after unlinking %d: %v, want %v", step.unlink, got, step.want)
+		}
+	}
 }

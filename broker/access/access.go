@@ -265,7 +265,7 @@ func (g *Guard) admit(s *broker.Socket, r Rules) error {
 	var id *auth.Identity
 	code := ""
 	if g.cfg.Verifier != nil {
-		token, src := g.cfg.Verifier.ExtractToken(auth.TokenSources{Auth: hs.Auth, Header: hs.Headers, Query: hs.Query})
+		token, src := g.cfg.Verifier.ExtractToken(auth.TokenSources{Auth: hs.Auth, Header: hs.Headers(), Query: hs.Query()})
 		if token != "" {
 			ctx, cancel := context.WithTimeout(context.Background(), g.cfg.OpTimeout)
 			var err error
@@ -335,7 +335,7 @@ func (g *Guard) acquire(s *broker.Socket, st *socketState, id *auth.Identity) er
 		return nil
 	}
 	hs := s.Handshake()
-	ip := l.ClientIP(hs.RemoteAddr, hs.Headers)
+	ip := l.ClientIP(hs.RemoteAddr, hs.Headers())
 	st.ip = ip
 	ctx, cancel := context.WithTimeout(context.Background(), g.cfg.OpTimeout)
 	defer cancel()
