@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -192,7 +193,7 @@ func (b *Broadcast) EmitWithAck(ctx context.Context, event string, args ...any) 
 			}
 			collector.add(r.Data, r.Attachments)
 		})
-		if err != nil && err != adapter.ErrTimeout {
+		if err != nil && !errors.Is(err, adapter.ErrTimeout) {
 			return collector.results(), err
 		}
 	}

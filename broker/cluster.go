@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"sync"
 
 	"github.com/ionbus/ionbus/adapter"
@@ -62,7 +63,7 @@ func (n *Namespace) ServerSideEmitWithAck(ctx context.Context, event string, arg
 		out = append(out, args)
 		mu.Unlock()
 	})
-	if err == adapter.ErrTimeout {
+	if errors.Is(err, adapter.ErrTimeout) {
 		err = ErrAckTimeout
 	}
 	return out, err

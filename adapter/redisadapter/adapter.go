@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -416,38 +417,83 @@ func (a *Adapter) serverCount(ctx context.Context, ns string) (int, error) {
 	if a.cfg.Mode == ModeSharded {
 		ch = a.name(wire.ChanBroadcast, ns, "")
 	}
-	count := func(ctx context.Context, c redis.Cmdable) (int, error) {
-		var cmd *redis.MapStringIntCmd
-		if a.cfg.Mode == ModeSharded {
-			cmd = c.PubSubShardNumSub(ctx, ch)
-		} else {
-			cmd = c.PubSubNumSub(ctx, ch)
-		}
-		m, err := cmd.Result()
-		return int(m[ch]), err
-	}
-	if a.cluster == nil {
-		n, err := count(ctx, a.client)
-		if err != nil {
-			return 0, fmt.Errorf("redisadapter: server count: %w", err)
-		}
-		return n, nil
-	}
-	// Subscription counts are per cluster node: sum over the masters, as
-	// the Node adapter does.
-	var mu sync.Mutex
-	total := 0
-	err := a.cluster.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
-		n, err := count(ctx, c)
-		mu.Lock()
-		total += n
-		mu.Unlock()
-		return err
-	})
+	counts, err := a.subscribers(ctx, ch)
 	if err != nil {
 		return 0, fmt.Errorf("redisadapter: server count: %w", err)
 	}
-	return total, nil
+	return counts[ch], nil
+}
+
+// subscribers returns the number of subscribers of each channel: PUBSUB
+// NUMSUB, or SHARDNUMSUB in sharded mode, summed over the masters of a
+// Redis Cluster (subscription counts are per cluster node, as the Node
+// adapter counts them).
+func (a *Adapter) subscribers(ctx context.Context, channels ...string) (map[string]int, error) {
+	count := func(ctx context.Context, c redis.Cmdable) (map[string]int64, error) {
+		if a.cfg.Mode == ModeSharded {
+			return c.PubSubShardNumSub(ctx, channels...).Result()
+		}
+		return c.PubSubNumSub(ctx, channels...).Result()
+	}
+	out := make(map[string]int, len(channels))
+	if a.cluster == nil {
+		m, err := count(ctx, a.client)
+		for ch, n := range m {
+			out[ch] = int(n)
+		}
+		return out, err
+	}
+	var mu sync.Mutex
+	err := a.cluster.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
+		m, err := count(ctx, c)
+		mu.Lock()
+		for ch, n := range m {
+			out[ch] += int(n)
+		}
+		mu.Unlock()
+		return err
+	})
+	return out, err
+}
+
+// nodeChannel is the channel only node uid subscribes in ns: its own
+// response channel (classic and room modes) or its node channel (sharded).
+func (a *Adapter) nodeChannel(ns, uid string) string {
+	if a.cfg.Mode == ModeSharded {
+		return a.name(wire.ChanRoom, ns, uid)
+	}
+	return a.name(wire.ChanNodeResponse, ns, uid)
+}
+
+// unresponsive counts the ionbus nodes that still hold their subscription
+// in ns but whose liveness lapsed: stopped, starved or deadlocked
+// processes. Their connection to Redis is open, so they count in NUMSUB,
+// yet they will not answer. Nodes in answered are skipped. Node.js peers
+// keep no liveness entry and are never counted.
+func (a *Adapter) unresponsive(ctx context.Context, ns string, answered map[string]bool) (int, error) {
+	lapsed, err := a.client.ZRangeByScore(ctx, a.name(wire.KeyNodes, "", ""), &redis.ZRangeBy{
+		Min: "-inf", Max: "(" + strconv.FormatInt(time.Now().UnixMilli(), 10),
+	}).Result()
+	if err != nil || len(lapsed) == 0 {
+		return 0, err
+	}
+	channels := make([]string, 0, len(lapsed))
+	for _, uid := range lapsed {
+		if uid != a.uid && !answered[uid] {
+			channels = append(channels, a.nodeChannel(ns, uid))
+		}
+	}
+	if len(channels) == 0 {
+		return 0, nil
+	}
+	counts, err := a.subscribers(ctx, channels...)
+	n := 0
+	for _, ch := range channels {
+		if counts[ch] > 0 {
+			n++
+		}
+	}
+	return n, err
 }
 
 // Close unsubscribes, stops the loops, deletes the liveness key and waits
@@ -470,6 +516,7 @@ func (a *Adapter) Close(ctx context.Context) error {
 	}
 	dctx, cancel := context.WithTimeout(ctx, time.Second)
 	_ = a.client.Del(dctx, a.name(wire.KeyHeartbeat, "", a.uid)).Err()
+	_ = a.client.ZRem(dctx, a.name(wire.KeyNodes, "", ""), a.uid).Err()
 	cancel()
 	done := make(chan struct{})
 	go func() { a.wg.Wait(); close(done) }()
@@ -494,11 +541,23 @@ func (a *Adapter) heartbeatLoop() {
 	}
 }
 
-// beat refreshes the liveness key; its failure marks the node degraded.
+// forgetLapsed is how long a lapsed node stays in the KeyNodes set.
+const forgetLapsed = time.Hour
+
+// beat refreshes the liveness key and this node's entry in the node set
+// (scored with the moment its liveness lapses, three intervals ahead, so
+// every node states its own bound); its failure marks the node degraded.
 func (a *Adapter) beat(ctx context.Context) {
 	cctx, cancel := context.WithTimeout(ctx, a.cfg.HeartbeatInterval)
 	defer cancel()
-	err := a.client.Set(cctx, a.name(wire.KeyHeartbeat, "", a.uid), time.Now().UnixMilli(), 3*a.cfg.HeartbeatInterval).Err()
+	now, ttl := time.Now(), 3*a.cfg.HeartbeatInterval
+	nodes := a.name(wire.KeyNodes, "", "")
+	_, err := a.client.Pipelined(cctx, func(p redis.Pipeliner) error {
+		p.Set(cctx, a.name(wire.KeyHeartbeat, "", a.uid), now.UnixMilli(), ttl)
+		p.ZAdd(cctx, nodes, redis.Z{Score: float64(now.Add(ttl).UnixMilli()), Member: a.uid})
+		p.ZRemRangeByScore(cctx, nodes, "-inf", strconv.FormatInt(now.Add(-forgetLapsed).UnixMilli(), 10))
+		return nil
+	})
 	if err != nil {
 		if a.closed.Load() {
 			return

@@ -42,7 +42,16 @@
 // every 250ms so that a server that left does not hold the request; it ends
 // with adapter.ErrTimeout at ctx end or Config.RequestTimeout (default 5s).
 // Each node also refreshes the key "<key>-node#<uid>" (TTL three heartbeat
-// intervals) for presence/limits and as a Redis probe.
+// intervals) and its member of the sorted set "<key>-nodes", scored with
+// the unix milliseconds at which its liveness lapses (now + three
+// intervals; members lapsed for an hour are pruned, Close removes its
+// own). At each re-count a Request also looks for ionbus nodes that
+// lapsed yet still subscribe their node channel of the namespace: a
+// stopped, starved or deadlocked process keeps its Redis connection, so
+// NUMSUB still counts it, but it will not answer. The request stops
+// waiting for them and, once the others answered, returns the answers with
+// an error wrapping adapter.ErrTimeout that says how many nodes it gave up
+// on. Node.js peers keep no entry and are always waited for.
 //
 // # Resilience
 //

@@ -2,8 +2,8 @@ package redisadapter
 
 import (
 	"context"
-
 	"fmt"
+	"maps"
 	"sync"
 	"time"
 
@@ -22,8 +22,10 @@ type pending struct {
 
 	mu           sync.Mutex
 	replies      []adapter.Reply
-	expected     int // servers that must answer
-	answered     int // answers (client counts for RequestBroadcastAck)
+	expected     int             // servers that must answer
+	answered     int             // answers (client counts for RequestBroadcastAck)
+	answeredBy   map[string]bool // ionbus nodes that answered (Node peers do not say)
+	unresponsive int             // subscribed nodes whose liveness lapsed, not waited for
 	acksExpected int
 	acksGot      int
 }
@@ -34,6 +36,12 @@ func (p *pending) push(r adapter.Reply, answer, ack bool, count int) {
 	if answer {
 		p.answered++
 		p.acksExpected += count
+		if r.From != "" {
+			if p.answeredBy == nil {
+				p.answeredBy = map[string]bool{}
+			}
+			p.answeredBy[r.From] = true
+		}
 	}
 	if ack {
 		p.acksGot++
@@ -103,24 +111,45 @@ func (a *Adapter) Request(ctx context.Context, r adapter.Request, onReply func(a
 			}
 		}
 		if done {
+			p.mu.Lock()
+			hung := p.unresponsive
+			p.mu.Unlock()
+			if hung > 0 {
+				return fmt.Errorf("%w: %d node(s) subscribed but not answering (liveness lapsed)", adapter.ErrTimeout, hung)
+			}
 			return nil
 		}
 		select {
 		case <-p.wake:
 		case <-recount.C:
-			if n, err := a.serverCount(ctx, ns); err == nil {
-				p.mu.Lock()
-				if n-1 < p.expected {
-					p.expected = n - 1
-				}
-				p.mu.Unlock()
-			}
+			a.recount(ctx, ns, p)
 		case <-ctx.Done():
 			return adapter.ErrTimeout
 		case <-a.ctx.Done():
 			return adapter.ErrClosed
 		}
 	}
+}
+
+// recount lowers what p waits for to the servers still subscribed, less
+// the ionbus nodes among them whose liveness lapsed: a server that left or
+// hangs never holds a request until its timeout.
+func (a *Adapter) recount(ctx context.Context, ns string, p *pending) {
+	n, err := a.serverCount(ctx, ns)
+	if err != nil {
+		return
+	}
+	p.mu.Lock()
+	answered := maps.Clone(p.answeredBy)
+	p.mu.Unlock()
+	hung, err := a.unresponsive(ctx, ns, answered)
+	if err != nil {
+		hung = 0
+	}
+	p.mu.Lock()
+	p.expected = min(p.expected, n-1-hung)
+	p.unresponsive = hung
+	p.mu.Unlock()
 }
 
 func (a *Adapter) encodeRequest(r adapter.Request, ns, id string, p *pending) (string, []byte, error) {

@@ -3,6 +3,8 @@ package redisadapter_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -216,5 +218,102 @@ func TestRequestStopsWaitingForVanishedPeer(t *testing.T) {
 	}
 	if d := time.Since(begin); d > 2*time.Second {
 		t.Fatalf("request waited %v for a vanished peer", d)
+	}
+}
+
+// TestRequestSkipsHungNode: a node that keeps its Redis subscriptions but
+// stopped answering and let its liveness lapse (a stopped, starved or
+// deadlocked process) is not waited for: the request completes with the
+// live nodes' answers and says how many nodes it gave up on.
+func TestRequestSkipsHungNode(t *testing.T) {
+	for _, mode := range []redisadapter.Mode{redisadapter.ModeClassic, redisadapter.ModeRoom, redisadapter.ModeSharded} {
+		t.Run(mode.String(), func(t *testing.T) {
+			srv := redistest.Start(t)
+			ctx := context.Background()
+			cfg := redisadapter.Config{Mode: mode, RequestTimeout: 20 * time.Second}
+			a := startAdapter(t, srv.Addr, cfg, &adaptertest.Recorder{Name: "a"})
+			startAdapter(t, srv.Addr, cfg, &adaptertest.Recorder{Name: "b"})
+			hungCfg := cfg
+			hungCfg.HeartbeatInterval = time.Hour // beats once, at Start
+			hung := startAdapter(t, srv.Addr, hungCfg, &adaptertest.Recorder{Name: "hung", Silent: true})
+
+			rc := redis.NewClient(&redis.Options{Addr: srv.Addr})
+			defer rc.Close()
+			score, err := rc.ZScore(ctx, "socket.io-nodes", hung.ID()).Result()
+			if err != nil || score < float64(time.Now().Add(time.Hour).UnixMilli()) {
+				t.Fatalf("hung node's liveness entry = %v, %v; want ~3h ahead", score, err)
+			}
+			if n, _ := a.ServerCount(ctx); n != 3 {
+				t.Fatalf("ServerCount = %d, want 3", n)
+			}
+			// Its liveness lapses while it stays subscribed.
+			rc.ZAdd(ctx, "socket.io-nodes", redis.Z{Score: float64(time.Now().Add(-time.Second).UnixMilli()), Member: hung.ID()})
+
+			var from []string
+			begin := time.Now()
+			err = a.Request(ctx, adapter.Request{Kind: adapter.RequestFetchSockets, Namespace: "/"}, func(r adapter.Reply) {
+				for _, s := range r.Sockets {
+					from = append(from, s.ID)
+				}
+			})
+			if !errors.Is(err, adapter.ErrTimeout) || !strings.Contains(err.Error(), "1 node(s)") {
+				t.Fatalf("Request err = %v, want ErrTimeout naming 1 node", err)
+			}
+			if d := time.Since(begin); d > 3*time.Second {
+				t.Fatalf("request waited %v for a hung node", d)
+			}
+			if len(from) != 1 || from[0] != "sock-b" {
+				t.Fatalf("sockets = %v, want b's", from)
+			}
+		})
+	}
+}
+
+// TestRequestWaitsForSilentLiveNode: only a lapsed liveness lets a request
+// stop waiting. A silent node whose liveness is current, or a Node.js peer
+// (no liveness entry), is waited for until the timeout, and a lapsed entry
+// without a subscription (a node that is gone) changes nothing.
+func TestRequestWaitsForSilentLiveNode(t *testing.T) {
+	srv := redistest.Start(t)
+	ctx := context.Background()
+	cfg := redisadapter.Config{RequestTimeout: time.Second}
+	a := startAdapter(t, srv.Addr, cfg, &adaptertest.Recorder{Name: "a"})
+	startAdapter(t, srv.Addr, cfg, &adaptertest.Recorder{Name: "silent", Silent: true})
+	rc := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer rc.Close()
+	rc.ZAdd(ctx, "socket.io-nodes", redis.Z{Score: float64(time.Now().Add(-time.Second).UnixMilli()), Member: "gone"})
+
+	begin := time.Now()
+	err := a.Request(ctx, adapter.Request{Kind: adapter.RequestFetchSockets, Namespace: "/"}, nil)
+	if err != adapter.ErrTimeout {
+		t.Fatalf("Request err = %v, want ErrTimeout", err)
+	}
+	if d := time.Since(begin); d < 900*time.Millisecond {
+		t.Fatalf("request gave up after %v on a live node", d)
+	}
+}
+
+// TestCloseLeavesNodeSet: a node that shuts down removes its liveness
+// entry, so the set holds only running or lapsed nodes.
+func TestCloseLeavesNodeSet(t *testing.T) {
+	srv := redistest.Start(t)
+	ctx := context.Background()
+	client := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer client.Close()
+	a, err := redisadapter.New(redisadapter.Config{}, client, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Start(ctx, &adaptertest.Recorder{Name: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := client.ZCard(ctx, "socket.io-nodes").Result(); n != 1 {
+		t.Fatalf("node set has %d entries after Start, want 1", n)
+	}
+	if err := a.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := client.ZCard(ctx, "socket.io-nodes").Result(); n != 0 {
+		t.Fatalf("node set has %d entries after Close, want 0", n)
 	}
 }

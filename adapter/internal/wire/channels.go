@@ -21,6 +21,9 @@ const (
 	ChanNodeResponse Name = 6
 	// KeyHeartbeat is "<key>-node#<uid>", the liveness key of an ionbus node.
 	KeyHeartbeat Name = 7
+	// KeyNodes is "<key>-nodes", a sorted set of ionbus node uids scored by
+	// the unix milliseconds at which each node's liveness lapses.
+	KeyNodes Name = 8
 )
 
 // Channel builds every Redis channel and key name. arg is the room, node
@@ -41,6 +44,8 @@ func Channel(name Name, key, ns, arg string) string {
 		return key + "-response#" + ns + "#" + arg + "#"
 	case KeyHeartbeat:
 		return key + "-node#" + arg
+	case KeyNodes:
+		return key + "-nodes"
 	}
 	panic("wire: unknown channel name")
 }
