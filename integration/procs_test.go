@@ -381,7 +381,8 @@ type socketList struct {
 		ID   string `json:"id"`
 		Node string `json:"node"`
 	} `json:"sockets"`
-	Complete bool `json:"complete"`
+	Complete bool   `json:"complete"`
+	Error    string `json:"error"`
 }
 
 // emit is POST /api/v1/emit; it returns the status and the raw body.
