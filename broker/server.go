@@ -277,8 +277,15 @@ func (s *Server) watchNamespace(ctx context.Context, name string) {
 	}
 }
 
-// Lookup returns the existing namespace called name, or nil. Unlike Of it
-// never creates one.
+// Resolve returns the namespace a client connecting to name reaches: an
+// existing one, or a new child of the first OfPattern parent that matches
+// (created as a connection would create it). Nil when name is neither.
+// Use it to address a dynamic namespace whose sockets may all live on
+// other nodes.
+func (s *Server) Resolve(name string) *Namespace { return s.lookup(name) }
+
+// Lookup returns the existing namespace called name, or nil. Unlike Of and
+// Resolve it never creates one.
 func (s *Server) Lookup(name string) *Namespace {
 	s.mu.RLock()
 	defer s.mu.RUnlock()

@@ -281,7 +281,7 @@ func (h *handler) namespace(w http.ResponseWriter, name string) (*broker.Namespa
 	} else if name[0] != '/' {
 		name = "/" + name
 	}
-	if ns := h.srv.Lookup(name); ns != nil {
+	if ns := h.srv.Resolve(name); ns != nil { // a dynamic child may live on other nodes only
 		return ns, true
 	}
 	writeError(w, http.StatusNotFound, CodeNamespaceNotFound, fmt.Sprintf("namespace %q does not exist", name))

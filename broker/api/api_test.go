@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -36,6 +37,7 @@ func newEnv(t *testing.T, cfg api.Config, adp adapter.Adapter) *env {
 		t.Fatal(err)
 	}
 	srv.Of("/admin")
+	srv.OfPattern(regexp.MustCompile(`^/tenant-[0-9]+$`))
 	// A client joins the room named in its CONNECT payload ({"room":"r"}).
 	srv.Of("/").OnConnection(func(s *broker.Socket) {
 		if room, _ := s.Handshake().Auth["room"].(string); room != "" {
@@ -360,6 +362,36 @@ func TestEmit(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestDynamicNamespaceOnOtherNode: a child of a pattern namespace that has
+// sockets only on another node is still addressable through this node's
+// API: emit reaches them and sockets lists them, instead of 404.
+func TestDynamicNamespaceOnOtherNode(t *testing.T) {
+	bus := adapter.NewMemoryBus()
+	a := newEnv(t, api.Config{Key: testKey}, bus.Node("a"))
+	b := newEnv(t, api.Config{Key: testKey}, bus.Node("b"))
+	c := dialPolling(t, b.engine.URL)
+	sid := c.connect("/tenant-7", "")
+	if a.srv.Lookup("/tenant-7") != nil {
+		t.Fatal("node a already has /tenant-7")
+	}
+
+	res, body := a.call(t, "POST", "/api/v1/emit", testKey, `{"namespace":"/tenant-7","event":"hi","data":[1]}`)
+	if res.StatusCode != http.StatusAccepted {
+		t.Fatalf("emit to a dynamic namespace living on node b: %d %s", res.StatusCode, body)
+	}
+	if got := c.next(); got != `42/tenant-7,["hi",1]` {
+		t.Fatalf("client got %q", got)
+	}
+	res, body = a.call(t, "GET", "/api/v1/sockets?namespace=/tenant-7", testKey, "")
+	if res.StatusCode != http.StatusOK || !strings.Contains(string(body), sid) {
+		t.Fatalf("sockets: %d %s, want %s listed", res.StatusCode, body, sid)
+	}
+	// A name no pattern matches is still unknown.
+	if res, body := a.call(t, "POST", "/api/v1/emit", testKey, `{"namespace":"/tenant-x","event":"hi"}`); res.StatusCode != http.StatusNotFound {
+		t.Fatalf("emit to an unmatched namespace: %d %s", res.StatusCode, body)
 	}
 }
 
