@@ -61,6 +61,13 @@ func newNamespace(s *Server, name string, pattern *regexp.Regexp) *Namespace {
 // Name is the namespace name, e.g. "/admin" (the pattern for a parent).
 func (n *Namespace) Name() string { return n.name }
 
+// Pattern is the regexp of a pattern parent (OfPattern), nil otherwise.
+func (n *Namespace) Pattern() *regexp.Regexp { return n.pattern }
+
+// Parent is the pattern parent a dynamic namespace was created from, nil
+// for a static namespace or a parent.
+func (n *Namespace) Parent() *Namespace { return n.parent }
+
 // Use adds a middleware.
 func (n *Namespace) Use(m Middleware) *Namespace {
 	n.hmu.Lock()

@@ -194,3 +194,51 @@ func TestClusterPresence(t *testing.T) {
 		t.Errorf("carol still listed after her node crashed: %v", m)
 	}
 }
+
+// TestClusterPresenceDynamicNamespace: presence rules configured on a
+// pattern namespace (/tenant-*) apply to each child, each child is its own
+// scope across the cluster, and a node without any socket of a child
+// answers the HTTP API for it.
+func TestClusterPresenceDynamicNamespace(t *testing.T) {
+	requireClusterTools(t)
+	rs := redistest.Start(t)
+	nodes := clusterNodes(t, 3, nodeSpec{RedisURL: rs.URL(), Key: keyFor(t), Access: "authenticated", Presence: true})
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	sw := startSwarm(t)
+	const room = "doc:1"
+
+	sw.connect("alice", a.url()+"/tenant-1", token(t, "alice"))
+	sw.join("alice", room)
+	sw.connect("bob", b.url()+"/tenant-1", token(t, "bob"))
+	sw.join("bob", room)
+	waitPresence(t, sw, []string{"alice"}, "join", room, "bob", 1, 10*time.Second)
+	waitPresence(t, sw, []string{"alice"}, "join", "", "bob", 1, 10*time.Second) // namespace presence of /tenant-1
+	if m := listMember(t, sw, "bob", room, "alice"); m == nil || m["connections"] != float64(1) {
+		t.Fatalf("presence:list %s in /tenant-1 on node b: alice = %v", room, m)
+	}
+
+	// carol in /tenant-2, same room name: bob's tenant never hears of her.
+	sw.connect("carol", b.url()+"/tenant-2", token(t, "carol"))
+	sw.join("carol", room)
+	waitPresence(t, sw, []string{"carol"}, "join", room, "carol", 1, 10*time.Second)
+	// A later event in /tenant-1 (dave's join) arriving at bob first shows
+	// carol's would have arrived by now, had it been sent to /tenant-1.
+	sw.connect("dave", c.url()+"/tenant-1", token(t, "dave"))
+	sw.join("dave", room)
+	waitPresence(t, sw, []string{"bob"}, "join", room, "dave", 1, 10*time.Second)
+	expectPresenceCount(t, sw, []string{"alice", "bob"}, "join", room, "carol", 0, "after carol joined /tenant-2")
+
+	// Node a has no socket in /tenant-2 and still lists it.
+	var list struct {
+		Members []struct {
+			ID string `json:"id"`
+		} `json:"members"`
+	}
+	if code := a.do(t, http.MethodGet, "/api/v1/presence?namespace=/tenant-2&room=doc:1", nil, &list); code != http.StatusOK ||
+		len(list.Members) != 1 || list.Members[0].ID != "carol" {
+		t.Fatalf("GET /api/v1/presence /tenant-2 on node a: status %d, %v", code, list.Members)
+	}
+
+	sw.disconnect("bob")
+	waitPresence(t, sw, []string{"alice"}, "leave", room, "bob", 1, 10*time.Second)
+}

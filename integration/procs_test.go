@@ -272,6 +272,11 @@ func renderConfig(s nodeSpec, port, apiPort int) string {
 	b.WriteString("    rooms: {allow: [\"*\"]}\n")
 	if s.Presence {
 		b.WriteString("    presence: {namespace: true, rooms: [\"chat:*\"], visible: [\"chat:*\"]}\n")
+		// Dynamic namespaces: each /tenant-<x> is its own presence scope.
+		b.WriteString("  - name: /tenant-*\n")
+		fmt.Fprintf(&b, "    access: %s\n", access)
+		b.WriteString("    rooms: {allow: [\"*\"]}\n")
+		b.WriteString("    presence: {namespace: true, rooms: [\"doc:*\"], visible: [\"doc:*\"]}\n")
 	}
 	return b.String()
 }

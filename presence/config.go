@@ -66,6 +66,9 @@ type Config struct {
 	// namespace (and no namespace-wide presence) — the broker must then not
 	// pass a socket's own-id room, or every socket becomes a member of it.
 	Rules map[string]Rules
+	// Patterns give the Rules of dynamic namespaces: a namespace without an
+	// entry in Rules takes the Rules of the first pattern its name matches.
+	Patterns []PatternRules
 
 	// OnEvent receives presence:join/leave/update events produced by this
 	// node. Called synchronously from Tracker methods and timer goroutines:
@@ -150,6 +153,11 @@ func (c Config) validate() error {
 	}
 	if c.OpTimeout < 0 || c.Grace < 0 {
 		errs = append(errs, errors.New("OpTimeout and Grace must not be negative"))
+	}
+	for i, p := range c.Patterns {
+		if p.Namespace == nil {
+			errs = append(errs, fmt.Errorf("Patterns[%d]: nil Namespace regexp", i))
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("presence: config: %w", err)

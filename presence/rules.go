@@ -1,6 +1,16 @@
 package presence
 
-import "strings"
+import (
+	"regexp"
+	"strings"
+)
+
+// PatternRules are the Rules of every namespace whose name matches
+// Namespace (dynamic namespaces, e.g. ^/tenant-.+$).
+type PatternRules struct {
+	Namespace *regexp.Regexp
+	Rules     Rules
+}
 
 // Rules say what presence a namespace records.
 type Rules struct {

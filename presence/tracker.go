@@ -56,11 +56,18 @@ func NewTracker(store Store, cfg Config) (*Tracker, error) {
 
 // Tracked reports whether the rules record (namespace, room) for userID.
 func (t *Tracker) Tracked(namespace, room, userID string) bool {
-	if t.cfg.Rules == nil {
+	if t.cfg.Rules == nil && t.cfg.Patterns == nil {
 		return room != NamespaceRoom
 	}
-	r, ok := t.cfg.Rules[namespace]
-	return ok && r.Match(room, userID)
+	if r, ok := t.cfg.Rules[namespace]; ok {
+		return r.Match(room, userID)
+	}
+	for _, p := range t.cfg.Patterns {
+		if p.Namespace.MatchString(namespace) {
+			return p.Rules.Match(room, userID)
+		}
+	}
+	return false
 }
 
 // Connect records that connection e.ConnID of e.UserID (empty: anonymous,

@@ -2,6 +2,7 @@ package presence
 
 import (
 	"encoding/json"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -120,5 +121,43 @@ func TestConfig(t *testing.T) {
 	}
 	if _, err := NewRedis(nil, Config{NodeID: "n"}); err == nil {
 		t.Error("NewRedis without client")
+	}
+}
+
+func TestTrackedPatterns(t *testing.T) {
+	st, err := NewMemory(Config{NodeID: "n"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := NewTracker(st, Config{
+		NodeID: "n",
+		Rules:  map[string]Rules{"/": {Namespace: true}, "/tenant-admin": {}},
+		Patterns: []PatternRules{
+			{Namespace: regexp.MustCompile(`^/tenant-.+$`), Rules: Rules{Namespace: true, Rooms: []string{"doc:*"}}},
+			{Namespace: regexp.MustCompile(`^/t.*$`), Rules: Rules{Rooms: []string{"*"}}},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		ns, room string
+		want     bool
+	}{
+		{"/", NamespaceRoom, true},
+		{"/", "doc:1", false},
+		{"/tenant-7", NamespaceRoom, true}, // first matching pattern
+		{"/tenant-7", "doc:1", true},
+		{"/tenant-7", "chat", false},      // not the second pattern's "*"
+		{"/tenant-admin", "doc:1", false}, // an exact entry wins over patterns
+		{"/team", "chat", true},
+		{"/other", "doc:1", false},
+	} {
+		if got := tr.Tracked(tc.ns, tc.room, "u"); got != tc.want {
+			t.Errorf("Tracked(%q, %q) = %v, want %v", tc.ns, tc.room, got, tc.want)
+		}
+	}
+	if _, err := NewTracker(st, Config{NodeID: "n", Patterns: []PatternRules{{}}}); err == nil {
+		t.Error("a pattern without a regexp was accepted")
 	}
 }

@@ -17,7 +17,8 @@ type Config struct {
 	// Presence configures the tracker Online builds on the store (NodeID,
 	// Grace, NodeTTL, MaxMetaBytes, PageSize, MaxPageSize, ...). It must be
 	// the Config the store was built with (same NodeID). Rules, OnEvent and
-	// OnLapsed must be left zero: Online sets them from Namespaces, its
+	// OnLapsed (and Patterns) must be left zero: Online sets them from
+	// Namespaces and Patterns, its
 	// event queue and its re-registration (Online.Resync), so the tracker
 	// can never disagree with the hooks.
 	Presence presence.Config
@@ -25,9 +26,12 @@ type Config struct {
 	// Namespaces says, per namespace name ("/", "/chat"), what is tracked
 	// and who may list what. New attaches its hooks and client events to
 	// srv.Of(name) for each entry. Namespaces without an entry are not
-	// touched. Pattern (dynamic) namespaces are not supported: list their
-	// concrete names.
+	// touched.
 	Namespaces map[string]NamespaceRules
+	// Patterns configure dynamic namespaces: the rules of a pattern parent
+	// (srv.OfPattern) apply to every child created from it. New attaches
+	// to the parent, whose hooks the children inherit.
+	Patterns []PatternRules
 
 	// Identify returns the identity a socket is counted under. It runs once
 	// per socket, when the socket connects to the namespace (after the
@@ -62,6 +66,19 @@ type NamespaceRules struct {
 	// and count the rooms it is in, and the namespace room when Track.Namespace
 	// is set. Empty: only those.
 	Visible []string
+}
+
+func (r NamespaceRules) clone() NamespaceRules {
+	r.Track.Rooms = append([]string(nil), r.Track.Rooms...)
+	r.Visible = append([]string(nil), r.Visible...)
+	return r
+}
+
+// PatternRules configures presence in the dynamic namespaces of Parent, a
+// namespace made by broker.Server.OfPattern.
+type PatternRules struct {
+	Parent *broker.Namespace
+	Rules  NamespaceRules
 }
 
 // Default values.
@@ -105,11 +122,16 @@ func (c *Config) validate() error {
 	if c.QueueSize < 1 {
 		errs = append(errs, fmt.Errorf("QueueSize %d < 1", c.QueueSize))
 	}
-	if c.Presence.Rules != nil || c.Presence.OnEvent != nil || c.Presence.OnLapsed != nil {
-		errs = append(errs, errors.New("Presence.Rules, Presence.OnEvent and Presence.OnLapsed are set by online; leave them nil"))
+	if c.Presence.Rules != nil || c.Presence.Patterns != nil || c.Presence.OnEvent != nil || c.Presence.OnLapsed != nil {
+		errs = append(errs, errors.New("Presence.Rules, Presence.Patterns, Presence.OnEvent and Presence.OnLapsed are set by online; leave them nil"))
 	}
-	if len(c.Namespaces) == 0 {
-		errs = append(errs, errors.New("Namespaces is empty: nothing to track"))
+	if len(c.Namespaces) == 0 && len(c.Patterns) == 0 {
+		errs = append(errs, errors.New("Namespaces and Patterns are empty: nothing to track"))
+	}
+	for i, p := range c.Patterns {
+		if p.Parent == nil || p.Parent.Pattern() == nil {
+			errs = append(errs, fmt.Errorf("Patterns[%d].Parent is not a pattern namespace (broker.Server.OfPattern)", i))
+		}
 	}
 	for name := range c.Namespaces {
 		if name == "" || name[0] != '/' {

@@ -3,7 +3,9 @@
 //
 // # What it owns
 //
-//   - Hooks on each configured namespace: OnConnection records the socket
+//   - Hooks on each configured namespace (for Config.Patterns, on the
+//     pattern parent, whose children inherit them; each child is its own
+//     presence scope): OnConnection records the socket
 //     in the namespace room (presence.NamespaceRoom, "") when
 //     NamespaceRules.Track.Namespace is set; OnJoin/OnLeave record the rooms
 //     matching NamespaceRules.Track.Rooms; the socket's OnDisconnect removes
@@ -12,7 +14,7 @@
 //     OnConnection, since the broker restores them without OnJoin.
 //   - The event queue: the tracker's OnEvent hands presence:join/leave/update
 //     to a bounded queue drained by one goroutine, which broadcasts each to
-//     the room on every node (srv.Of(ns).To(room).Emit, or the whole
+//     the room on every node (srv.Resolve(ns).To(room).Emit, or the whole
 //     namespace for namespace presence). Overflow drops and counts.
 //   - Client events, on every socket of the configured namespaces:
 //     presence:list, presence:count, presence:update (see codes.go for the

@@ -118,7 +118,7 @@ func (o *Online) unavailable(err error) *requestError {
 
 // readable checks that the socket may list or count room.
 func (o *Online) readable(s *broker.Socket, room string) *requestError {
-	r := o.rules[s.Namespace().Name()]
+	r, _ := o.rulesOf(s.Namespace())
 	if room == presence.NamespaceRoom {
 		if !r.Track.Namespace {
 			return &requestError{code: CodeNotTracked, message: "namespace presence is not tracked here", details: map[string]any{"room": room}}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http/httptest"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,9 +23,10 @@ import (
 
 // node is one broker with Online, served on a loopback httptest server.
 type node struct {
-	srv *broker.Server
-	on  *Online
-	ts  *httptest.Server
+	srv     *broker.Server
+	on      *Online
+	ts      *httptest.Server
+	tenants *broker.Namespace // pattern parent of /tenant-<n> (tenantRules)
 }
 
 // testRules tracks namespace presence and chat:* rooms in "/", lets anyone
@@ -34,6 +36,12 @@ var testRules = map[string]NamespaceRules{
 		Track:   presence.Rules{Namespace: true, Rooms: []string{"chat:*", "public:*", "user_{user}"}},
 		Visible: []string{"public:*", "user_{user}"},
 	},
+}
+
+// tenantRules apply to every dynamic namespace /tenant-<n>.
+var tenantRules = NamespaceRules{
+	Track:   presence.Rules{Namespace: true, Rooms: []string{"doc:*"}},
+	Visible: []string{"doc:*"},
 }
 
 // identifyFromAuth reads {"user":…,"name":…} from the CONNECT payload.
@@ -51,9 +59,12 @@ func startNode(t *testing.T, id string, ad adapter.Adapter, store presence.Store
 	if err != nil {
 		t.Fatal(err)
 	}
-	addRoomEvents(srv)
+	tenants := srv.OfPattern(regexp.MustCompile(`^/tenant-[0-9]+$`))
+	addRoomEvents(srv.Of("/"))
+	addRoomEvents(tenants)
 	pcfg.NodeID = id
-	cfg := Config{Presence: pcfg, Namespaces: testRules, Identify: identifyFromAuth}
+	cfg := Config{Presence: pcfg, Namespaces: testRules, Identify: identifyFromAuth,
+		Patterns: []PatternRules{{Parent: tenants, Rules: tenantRules}}}
 	if mutate != nil {
 		mutate(&cfg)
 	}
@@ -68,7 +79,7 @@ func startNode(t *testing.T, id string, ad adapter.Adapter, store presence.Store
 	if err := on.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	n := &node{srv: srv, on: on, ts: httptest.NewServer(srv)}
+	n := &node{srv: srv, on: on, ts: httptest.NewServer(srv), tenants: tenants}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -85,14 +96,14 @@ func startNode(t *testing.T, id string, ad adapter.Adapter, store presence.Store
 
 // addRoomEvents registers test-only events to move sockets between rooms;
 // each acks once the change is applied.
-func addRoomEvents(srv *broker.Server) {
-	srv.Of("/").On("join", func(e *broker.Event) {
+func addRoomEvents(ns *broker.Namespace) {
+	ns.On("join", func(e *broker.Event) {
 		args, _ := e.Args()
 		room, _ := args[0].(string)
 		e.Socket.Join(room)
 		_ = e.Ack(true)
 	})
-	srv.Of("/").On("leave", func(e *broker.Event) {
+	ns.On("leave", func(e *broker.Event) {
 		args, _ := e.Args()
 		room, _ := args[0].(string)
 		e.Socket.Leave(room)
@@ -102,10 +113,11 @@ func addRoomEvents(srv *broker.Server) {
 
 // client is a minimal Socket.IO v5 client over a raw Engine.IO websocket.
 type client struct {
-	t    *testing.T
-	conn net.Conn
-	rw   readWriter
-	sid  string
+	t      *testing.T
+	conn   net.Conn
+	rw     readWriter
+	sid    string
+	prefix string // "" for "/", else the namespace and a comma
 
 	wmu    sync.Mutex
 	nextID int
@@ -130,6 +142,12 @@ type frame struct {
 // dial connects to the node's default namespace with auth (nil: none).
 func dial(t *testing.T, n *node, auth map[string]any) *client {
 	t.Helper()
+	return dialNS(t, n, "/", auth)
+}
+
+// dialNS connects to namespace nsp with auth (nil: none).
+func dialNS(t *testing.T, n *node, nsp string, auth map[string]any) *client {
+	t.Helper()
 	u := "ws" + strings.TrimPrefix(n.ts.URL, "http") + "/socket.io/?EIO=4&transport=websocket"
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -138,6 +156,9 @@ func dial(t *testing.T, n *node, auth map[string]any) *client {
 		t.Fatalf("dial: %v", err)
 	}
 	c := &client{t: t, conn: conn, acks: make(map[int]chan string), wake: make(chan struct{}, 1), done: make(chan struct{})}
+	if nsp != "/" {
+		c.prefix = nsp + ","
+	}
 	if br != nil {
 		c.rw = readWriter{br, conn} // the server may have sent the open packet with the upgrade
 	} else {
@@ -154,18 +175,18 @@ func dial(t *testing.T, n *node, auth map[string]any) *client {
 	if open := read(); !strings.HasPrefix(open, "0{") {
 		t.Fatalf("open packet %q", open)
 	}
-	connect := "40"
+	connect := "40" + c.prefix
 	if auth != nil {
 		b, _ := json.Marshal(auth)
 		connect += string(b)
 	}
 	c.write(connect)
 	ok := read()
-	if !strings.HasPrefix(ok, "40{") {
+	if !strings.HasPrefix(ok, "40"+c.prefix+"{") {
 		t.Fatalf("connect answer %q", ok)
 	}
 	var sid struct{ SID string }
-	if err := json.Unmarshal([]byte(ok[2:]), &sid); err != nil {
+	if err := json.Unmarshal([]byte(ok[2+len(c.prefix):]), &sid); err != nil {
 		t.Fatal(err)
 	}
 	c.sid = sid.SID
@@ -192,9 +213,9 @@ func (c *client) readLoop() {
 		switch {
 		case msg == "2":
 			c.write("3")
-		case strings.HasPrefix(msg, "42"):
+		case strings.HasPrefix(msg, "42"+c.prefix):
 			var arr []json.RawMessage
-			if json.Unmarshal([]byte(msg[2:]), &arr) != nil || len(arr) == 0 {
+			if json.Unmarshal([]byte(msg[2+len(c.prefix):]), &arr) != nil || len(arr) == 0 {
 				continue
 			}
 			var name string
@@ -210,9 +231,9 @@ func (c *client) readLoop() {
 			case c.wake <- struct{}{}:
 			default:
 			}
-		case strings.HasPrefix(msg, "43"):
+		case strings.HasPrefix(msg, "43"+c.prefix):
 			i := strings.IndexByte(msg, '[')
-			id, err := strconv.Atoi(msg[2:i])
+			id, err := strconv.Atoi(msg[2+len(c.prefix) : max(i, 2+len(c.prefix))])
 			if i < 0 || err != nil {
 				continue
 			}
@@ -235,7 +256,7 @@ func (c *client) close() {
 // emit sends an event without ack.
 func (c *client) emit(event string, arg any) {
 	b, _ := json.Marshal([]any{event, arg})
-	c.write("42" + string(b))
+	c.write("42" + c.prefix + string(b))
 }
 
 // call sends an event with an ack and returns the ack's first argument.
@@ -278,7 +299,7 @@ func (c *client) sendWithAck(arrayJSON string) (ack string, ok bool) {
 	c.mu.Lock()
 	c.acks[id] = ch
 	c.mu.Unlock()
-	c.write("42" + strconv.Itoa(id) + arrayJSON)
+	c.write("42" + c.prefix + strconv.Itoa(id) + arrayJSON)
 	select {
 	case a := <-ch:
 		return a, true

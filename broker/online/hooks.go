@@ -89,9 +89,9 @@ func (o *Online) state(s *broker.Socket) *socketState {
 	return st
 }
 
-// attach registers the hooks and client events on ns.
-func (o *Online) attach(ns *broker.Namespace) {
-	r := o.rules[ns.Name()]
+// attach registers the hooks and client events on ns (a pattern parent
+// passes them to its children).
+func (o *Online) attach(ns *broker.Namespace, r NamespaceRules) {
 	ns.OnConnection(func(s *broker.Socket) {
 		st := o.state(s)
 		if r.Track.Namespace {
@@ -180,8 +180,13 @@ func (o *Online) Resync(ctx context.Context) error {
 	}
 	var refs []ref
 	var es []presence.Entry
-	for name, r := range o.rules {
-		for _, s := range o.srv.Of(name).Sockets() {
+	for _, ns := range o.srv.Namespaces() { // static ones and dynamic children
+		r, ok := o.rulesOf(ns)
+		if !ok {
+			continue
+		}
+		name := ns.Name()
+		for _, s := range ns.Sockets() {
 			if !s.Connected() {
 				continue
 			}

@@ -24,7 +24,7 @@ const (
 // visibility rule applies: this is the embedder's (trusted) API.
 func (o *Online) List(ctx context.Context, namespace, room, cursor string, limit int) (members []presence.Member, next string, err error) {
 	namespace = normalizeNamespace(namespace)
-	if _, ok := o.rules[namespace]; !ok {
+	if _, ok := o.rulesNamed(namespace); !ok {
 		return nil, "", fmt.Errorf("%w: %q", ErrUnknownNamespace, namespace)
 	}
 	if limit < 0 || limit > o.cfg.Presence.MaxPageSize {
@@ -37,7 +37,7 @@ func (o *Online) List(ctx context.Context, namespace, room, cursor string, limit
 // namespace, cluster-wide.
 func (o *Online) Count(ctx context.Context, namespace, room string) (int, error) {
 	namespace = normalizeNamespace(namespace)
-	if _, ok := o.rules[namespace]; !ok {
+	if _, ok := o.rulesNamed(namespace); !ok {
 		return 0, fmt.Errorf("%w: %q", ErrUnknownNamespace, namespace)
 	}
 	return o.tracker.Count(ctx, namespace, room)
@@ -76,7 +76,7 @@ func (h httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	nsp := normalizeNamespace(q.Get("namespace"))
-	if _, ok := h.o.rules[nsp]; !ok {
+	if _, ok := h.o.rulesNamed(nsp); !ok {
 		writeError(w, http.StatusNotFound, CodeNamespaceNotFound, fmt.Sprintf("namespace %q has no presence", nsp))
 		return
 	}

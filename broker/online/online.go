@@ -35,7 +35,8 @@ type Online struct {
 	srv     *broker.Server
 	tracker *presence.Tracker
 	log     zerolog.Logger
-	rules   map[string]NamespaceRules
+	rules   map[string]NamespaceRules            // static namespaces, by name
+	pattern map[*broker.Namespace]NamespaceRules // pattern parents (Config.Patterns)
 
 	queue chan presence.Event
 	stop  chan struct{} // closed by Shutdown: the drain goroutine finishes and exits
@@ -65,21 +66,26 @@ func New(cfg Config, store presence.Store, srv *broker.Server) (*Online, error) 
 		return nil, err
 	}
 	o := &Online{
-		cfg:   cfg,
-		srv:   srv,
-		log:   cfg.Logger,
-		rules: make(map[string]NamespaceRules, len(cfg.Namespaces)),
-		queue: make(chan presence.Event, cfg.QueueSize),
-		stop:  make(chan struct{}),
+		cfg:     cfg,
+		srv:     srv,
+		log:     cfg.Logger,
+		rules:   make(map[string]NamespaceRules, len(cfg.Namespaces)),
+		pattern: make(map[*broker.Namespace]NamespaceRules, len(cfg.Patterns)),
+		queue:   make(chan presence.Event, cfg.QueueSize),
+		stop:    make(chan struct{}),
 	}
 	o.runCtx, o.cancel = context.WithCancel(context.Background())
 	pcfg := cfg.Presence
 	pcfg.Rules = make(map[string]presence.Rules, len(cfg.Namespaces))
 	for name, r := range cfg.Namespaces {
-		r.Track.Rooms = append([]string(nil), r.Track.Rooms...)
-		r.Visible = append([]string(nil), r.Visible...)
+		r = r.clone()
 		o.rules[name] = r
 		pcfg.Rules[name] = r.Track
+	}
+	for _, p := range cfg.Patterns {
+		r := p.Rules.clone()
+		o.pattern[p.Parent] = r
+		pcfg.Patterns = append(pcfg.Patterns, presence.PatternRules{Namespace: p.Parent.Pattern(), Rules: r.Track})
 	}
 	pcfg.OnEvent = o.enqueue
 	pcfg.OnLapsed = o.Resync
@@ -89,11 +95,43 @@ func New(cfg Config, store presence.Store, srv *broker.Server) (*Online, error) 
 		return nil, fmt.Errorf("online: %w", err)
 	}
 	o.tracker = tr
-	for name := range o.rules {
-		o.attach(srv.Of(name))
+	for name, r := range o.rules {
+		o.attach(srv.Of(name), r)
+	}
+	for parent, r := range o.pattern {
+		o.attach(parent, r) // its children inherit the hooks
 	}
 	srv.AddStats("presence", func() any { return o.Stats() })
 	return o, nil
+}
+
+// rulesOf returns the rules of ns: its own entry, or its pattern
+// parent's. False for nil and for namespaces without presence.
+func (o *Online) rulesOf(ns *broker.Namespace) (NamespaceRules, bool) {
+	if ns == nil {
+		return NamespaceRules{}, false
+	}
+	if p := ns.Parent(); p != nil {
+		r, ok := o.pattern[p]
+		return r, ok
+	}
+	r, ok := o.rules[ns.Name()]
+	return r, ok
+}
+
+// rulesNamed is rulesOf for a namespace name that may not exist on this
+// node yet: a dynamic name takes the rules of the first pattern (in
+// Config.Patterns order) that matches it.
+func (o *Online) rulesNamed(name string) (NamespaceRules, bool) {
+	if ns := o.srv.Lookup(name); ns != nil {
+		return o.rulesOf(ns)
+	}
+	for _, p := range o.cfg.Patterns {
+		if p.Parent.Pattern().MatchString(name) {
+			return o.pattern[p.Parent], true
+		}
+	}
+	return NamespaceRules{}, false
 }
 
 // Tracker is the tracker Online built, for embedders that need the rest of
@@ -224,7 +262,7 @@ func (o *Online) drain() {
 // broadcast sends one event to the room's sockets on every node (to the
 // whole namespace for namespace presence). The event is encoded once.
 func (o *Online) broadcast(e presence.Event) {
-	if _, ok := o.rules[e.Namespace]; !ok {
+	if _, ok := o.rulesNamed(e.Namespace); !ok {
 		// A departure swept from a node with another configuration.
 		o.stats.eventsDropped.Add(1)
 		return
@@ -235,7 +273,7 @@ func (o *Online) broadcast(e presence.Event) {
 		o.log.Error().Err(err).Msg("presence event: encode")
 		return
 	}
-	ns := o.srv.Of(e.Namespace)
+	ns := o.srv.Resolve(e.Namespace) // a dynamic namespace may exist on other nodes only
 	if e.Room == presence.NamespaceRoom {
 		err = ns.Emit(e.Type, json.RawMessage(payload))
 	} else {

@@ -505,3 +505,52 @@ func TestConfigValidation(t *testing.T) {
 		}
 	}
 }
+
+// TestDynamicNamespaces: the rules of a pattern parent apply to each of
+// its children, each child is its own presence scope, and a child that
+// exists only on other nodes is still listed through this node.
+func TestDynamicNamespaces(t *testing.T) {
+	a, b := cluster(t, presence.Config{DisableGrace: true})
+	ctx := context.Background()
+	alice := dialNS(t, a, "/tenant-1", user("alice"))
+	alice.waitEvent(presence.EventJoin, isEvent("", "alice"))
+	bob := dialNS(t, b, "/tenant-1", user("bob"))
+	alice.waitEvent(presence.EventJoin, isEvent("", "bob"))
+	alice.join("doc:1")
+	bob.join("doc:1")
+	alice.waitEvent(presence.EventJoin, isEvent("doc:1", "bob"))
+
+	got := decode[listAck](t, alice.call(EventList, map[string]any{"room": "doc:1"}))
+	if !got.Success || len(got.Members) != 2 || got.Members[0].ID != "alice" || got.Members[1].ID != "bob" {
+		t.Fatalf("presence:list in /tenant-1: %+v", got)
+	}
+	// Rooms outside the pattern's rules are not tracked.
+	bob.join("chat:1")
+	noMatch(t, alice, presence.EventJoin, isEvent("chat:1", "bob"), 50*time.Millisecond)
+
+	// Another tenant is another scope: same room name, no crosstalk.
+	carol := dialNS(t, b, "/tenant-2", user("carol"))
+	carol.join("doc:1")
+	carol.waitEvent(presence.EventJoin, isEvent("doc:1", "carol"))
+	noMatch(t, alice, presence.EventJoin, isEvent("doc:1", "carol"), 50*time.Millisecond)
+	if n, err := a.on.Count(ctx, "/tenant-1", "doc:1"); err != nil || n != 2 {
+		t.Fatalf("count /tenant-1 doc:1 = %d, %v", n, err)
+	}
+
+	// /tenant-2 has no socket on node a: the embedder API still answers.
+	if a.srv.Lookup("/tenant-2") != nil {
+		t.Fatal("node a has /tenant-2")
+	}
+	members, _, err := a.on.List(ctx, "/tenant-2", "doc:1", "", 0)
+	if err != nil || len(members) != 1 || members[0].UserID != "carol" {
+		t.Fatalf("List /tenant-2 on node a: %v, %v", members, err)
+	}
+	if _, err := a.on.Count(ctx, "/other-1", ""); !errors.Is(err, ErrUnknownNamespace) {
+		t.Fatalf("Count of an unknown namespace: %v", err)
+	}
+
+	// Disconnect: the leave reaches the tenant's sockets on the other node.
+	bob.close()
+	alice.waitEvent(presence.EventLeave, isEvent("doc:1", "bob"))
+	alice.waitEvent(presence.EventLeave, isEvent("", "bob"))
+}

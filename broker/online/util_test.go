@@ -28,6 +28,6 @@ func newTestServer(id string) (*broker.Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	addRoomEvents(srv)
+	addRoomEvents(srv.Of("/"))
 	return srv, nil
 }

@@ -612,9 +612,6 @@ func (c *Config) validate() error {
 		if _, err := access.ParseAccess(ns.Access); err != nil {
 			bad("namespaces[%s].access: %v", ns.Name, err)
 		}
-		if _, pattern := namespacePattern(ns.Name); pattern && ns.Presence.enabled() {
-			bad("namespaces[%s].presence: not supported on a pattern namespace (list concrete names)", ns.Name)
-		}
 		if len(ns.Presence.Visible) > 0 && !ns.Presence.enabled() {
 			bad("namespaces[%s].presence.visible: set namespace or rooms too", ns.Name)
 		}

@@ -515,7 +515,6 @@ func TestConfigErrorsNewKeys(t *testing.T) {
 		{"zero window", "limits: {messages_window: 0}\n", nil, "limits.messages_window"},
 		{"zero abuse", "limits: {abuse_disconnect_after: 0}\n", nil, "abuse_disconnect_after"},
 		{"page sizes", "presence: {page_size: 200, max_page_size: 100}\n", nil, "presence.page_size"},
-		{"presence on pattern", "namespaces: [{name: /t-*, presence: {namespace: true}}]\n", nil, "pattern"},
 		{"visible alone", "namespaces: [{name: /, presence: {visible: [x]}}]\n", nil, "visible"},
 		{"unknown rooms key", "namespaces: [{name: /, rooms: {deny: [x]}}]\n", nil, "deny"},
 		{"bad env limit", "", map[string]string{"IONBUS_LIMITS_MAX_MESSAGE_BYTES": "10k"}, "IONBUS_LIMITS_MAX_MESSAGE_BYTES"},

@@ -112,6 +112,9 @@ func newApp(cfg Config, log zerolog.Logger) (_ *app, err error) {
 		registerBenchHandlers(srv)
 	}
 	if comp.Store != nil {
+		for _, p := range comp.PresencePatterns {
+			comp.Online.Patterns = append(comp.Online.Patterns, online.PatternRules{Parent: nss[p.name], Rules: p.rules})
+		}
 		if a.online, err = online.New(comp.Online, comp.Store, srv); err != nil {
 			return nil, fmt.Errorf("presence: %w", err)
 		}

@@ -38,7 +38,11 @@ type components struct {
 	Limiter *limits.Limiter         // nil when limits.enabled is false
 	Slots   *limits.RedisSlots      // nil without Redis: Run and ReleaseAll
 	Online  online.Config           // for online.New on the broker (newApp)
-	Store   presence.Store          // nil when no namespace tracks presence
+	// PresencePatterns are the presence rules of pattern namespaces, by
+	// configured name in file order; newApp adds them to Online.Patterns
+	// once the pattern parents exist.
+	PresencePatterns []namedRules
+	Store            presence.Store // nil when no namespace tracks presence
 }
 
 // mapConfig is the one place where the application configuration becomes
@@ -287,12 +291,17 @@ func presenceConfig(c Config, comp *components, log *zerolog.Logger) error {
 		if !ns.Presence.enabled() {
 			continue
 		}
-		rules[ns.Name] = online.NamespaceRules{
+		r := online.NamespaceRules{
 			Track:   presence.Rules{Namespace: ns.Presence.Namespace, Rooms: append([]string(nil), ns.Presence.Rooms...)},
 			Visible: append([]string(nil), ns.Presence.Visible...),
 		}
+		if _, pattern := namespacePattern(ns.Name); pattern {
+			comp.PresencePatterns = append(comp.PresencePatterns, namedRules{ns.Name, r})
+			continue
+		}
+		rules[ns.Name] = r
 	}
-	if len(rules) == 0 {
+	if len(rules) == 0 && len(comp.PresencePatterns) == 0 {
 		return nil
 	}
 	p := c.Presence
@@ -323,6 +332,12 @@ func presenceConfig(c Config, comp *components, log *zerolog.Logger) error {
 		Logger:     log.With().Str("component", "online").Logger(),
 	}
 	return nil
+}
+
+// namedRules are the presence rules of one configured namespace name.
+type namedRules struct {
+	name  string
+	rules online.NamespaceRules
 }
 
 // keyPrefix is the Redis key prefix of limits or presence: the packages'
