@@ -10,26 +10,33 @@ import (
 	"github.com/ionbus/ionbus/internal/redistest"
 )
 
+// threeNodesWithClients starts three nodes on one Redis with a client on
+// each and waits until node 0's fetchSockets lists all three.
+func threeNodesWithClients(t *testing.T) []*ionbusNode {
+	t.Helper()
+	requireClusterTools(t)
+	rs := redistest.Start(t)
+	nodes := clusterNodes(t, 3, nodeSpec{RedisURL: rs.URL(), Key: keyFor(t)})
+	sw := startSwarm(t)
+	for i, id := range []string{"a1", "b1", "c1"} {
+		sw.connect(id, nodes[i].url(), "")
+	}
+	var resp socketList
+	poll(t, 10*time.Second, func() string { return "fetchSockets listing all three nodes" }, func() bool {
+		code := nodes[0].do(t, http.MethodGet, "/api/v1/sockets?namespace=/", nil, &resp)
+		return code == http.StatusOK && len(resp.Sockets) == 3 && resp.Complete
+	})
+	return nodes
+}
+
 // TestClusterRequestSkipsDeadNode: a node killed with SIGKILL must not make
 // cluster requests wait for request_timeout (2s here): its Redis
 // connection drops, it leaves the count of live nodes, and fetchSockets
 // completes with the survivors' answers. (The reference adapter keeps
 // waiting for the count it read when the request started.)
 func TestClusterRequestSkipsDeadNode(t *testing.T) {
-	requireClusterTools(t)
-	rs := redistest.Start(t)
-	nodes := clusterNodes(t, 3, nodeSpec{RedisURL: rs.URL(), Key: keyFor(t)})
-	sw := startSwarm(t)
-	sw.connect("a1", nodes[0].url(), "")
-	sw.connect("b1", nodes[1].url(), "")
-	sw.connect("c1", nodes[2].url(), "")
-
+	nodes := threeNodesWithClients(t)
 	var resp socketList
-	poll(t, 10*time.Second, func() string { return "fetchSockets listing all three nodes" }, func() bool {
-		code := nodes[0].do(t, http.MethodGet, "/api/v1/sockets?namespace=/", nil, &resp)
-		return code == http.StatusOK && len(resp.Sockets) == 3 && resp.Complete
-	})
-
 	nodes[2].p.kill()
 	// Give Redis a moment to notice the closed connection: poll until a
 	// request completes with the two survivors, each answer bounded.
@@ -54,22 +61,12 @@ func TestClusterRequestSkipsDeadNode(t *testing.T) {
 // node beats again and answers again (its client may have been dropped
 // meanwhile by the 1 s ping timeout, so only completeness is checked).
 func TestClusterRequestSkipsHungNode(t *testing.T) {
-	requireClusterTools(t)
-	rs := redistest.Start(t)
-	nodes := clusterNodes(t, 3, nodeSpec{RedisURL: rs.URL(), Key: keyFor(t)})
-	sw := startSwarm(t)
-	sw.connect("a1", nodes[0].url(), "")
-	sw.connect("b1", nodes[1].url(), "")
-	sw.connect("c1", nodes[2].url(), "")
-
+	nodes := threeNodesWithClients(t)
 	var resp socketList
 	fetch := func() int {
 		resp = socketList{}
 		return nodes[0].do(t, http.MethodGet, "/api/v1/sockets?namespace=/", nil, &resp)
 	}
-	poll(t, 10*time.Second, func() string { return "fetchSockets listing all three nodes" }, func() bool {
-		return fetch() == http.StatusOK && len(resp.Sockets) == 3 && resp.Complete
-	})
 
 	hung := nodes[2].p.cmd.Process
 	if err := hung.Signal(syscall.SIGSTOP); err != nil {
