@@ -61,7 +61,7 @@ type Handshake struct {
 
 // NewHandshake captures what a handshake keeps of r.
 func NewHandshake(r *http.Request, transport string, now time.Time) *Handshake {
-	uri := r.RequestURI
+	uri := strings.Clone(r.RequestURI) // not a substring of the request line: only the URI stays live
 	if uri == "" {
 		uri = r.URL.RequestURI()
 	}

@@ -122,8 +122,9 @@ const (
 
 func (s *session) startHeartbeat(now time.Time) {
 	s.hbPhase = hbWaitPing
-	s.hbDue = now.Add(s.srv.cfg.PingInterval)
-	s.srv.wheel.schedule(s, s.hbDue)
+	due := now.Add(s.srv.cfg.PingInterval)
+	s.hbDue = due.UnixNano()
+	s.srv.wheel.schedule(s, due)
 }
 
 func (s *session) onTimer(now time.Time) {
@@ -141,7 +142,7 @@ func (s *session) onTimer(now time.Time) {
 			return
 		}
 		next := time.Unix(0, s.pongAt.Load()).Add(cfg.PingInterval)
-		s.hbDue = next
+		s.hbDue = next.UnixNano()
 		if next.After(now) {
 			s.hbPhase = hbWaitPing
 			s.srv.wheel.schedule(s, next)
@@ -153,7 +154,7 @@ func (s *session) onTimer(now time.Time) {
 	// session ends PingInterval+PingTimeout after its last sign of life as
 	// with the reference's exact timers; a ping much later than due (a
 	// stalled scheduler) still gives the client its full PingTimeout.
-	sent := s.hbDue
+	sent := time.Unix(0, s.hbDue)
 	if late := now.Sub(sent); late < 0 || late > 3*s.srv.wheel.tick {
 		sent = now
 	}
@@ -164,7 +165,7 @@ func (s *session) onTimer(now time.Time) {
 		return // closed
 	}
 	s.hbPhase = hbWaitPong
-	s.hbDue = deadline
+	s.hbDue = deadline.UnixNano()
 	s.srv.wheel.schedule(s, deadline)
 }
 

@@ -41,7 +41,6 @@ type poller struct {
 
 // pollConn is the poller's view of one websocket fd.
 type pollConn struct {
-	p  *poller
 	c  *wsConn
 	fd int
 
@@ -54,6 +53,9 @@ type pollConn struct {
 	parkGen   uint32 // counts parks, so a stale write timer cannot unpark a later one
 	closed    bool   // close ran: a write must not park any more
 }
+
+// p is the server's poller (not a field: 8 B less per socket).
+func (pc *pollConn) p() *poller { return pc.c.srv.poller }
 
 const readBufSize = 32 << 10
 
@@ -165,7 +167,7 @@ func (p *poller) detach(c *wsConn) bool {
 		unix.Close(fd)
 		return false
 	}
-	pc := &pollConn{p: p, c: c, fd: fd}
+	pc := &pollConn{c: c, fd: fd}
 	p.mu.Lock()
 	if p.stopped {
 		p.mu.Unlock()
@@ -241,7 +243,7 @@ func (pc *pollConn) drain() {
 		n, err := unix.Read(pc.fd, buf)
 		pc.fdMu.RUnlock()
 		if n > 0 {
-			more, perr := c.parser.feed(buf[:n], pc.p.srv.cfg.MaxPayload, c.handle)
+			more, perr := c.parser.feed(buf[:n], pc.p().srv.cfg.MaxPayload, c.handle)
 			if perr != nil || !more {
 				c.readDone = true // a later wake-up must not read on
 				endErr = perr
@@ -276,7 +278,7 @@ func (pc *pollConn) rearmLocked() {
 	}
 	pc.fdMu.RLock()
 	if !pc.fdClosed {
-		_ = unix.EpollCtl(pc.p.epfd, unix.EPOLL_CTL_MOD, pc.fd, &unix.EpollEvent{Events: ev | unix.EPOLLONESHOT, Fd: int32(pc.fd)})
+		_ = unix.EpollCtl(pc.p().epfd, unix.EPOLL_CTL_MOD, pc.fd, &unix.EpollEvent{Events: ev | unix.EPOLLONESHOT, Fd: int32(pc.fd)})
 	}
 	pc.fdMu.RUnlock()
 }
@@ -308,7 +310,7 @@ func (pc *pollConn) onEvent(events uint32) {
 		pc.c.sess.resumeWrite() // a push on the ready queue; never blocks
 	}
 	if read {
-		pc.p.work <- pc
+		pc.p().work <- pc
 	}
 }
 
@@ -335,7 +337,7 @@ func (pc *pollConn) onReadable() {
 		n, err := unix.Read(pc.fd, buf)
 		pc.fdMu.RUnlock()
 		if n > 0 {
-			more, perr := c.parser.feed(buf[:n], pc.p.srv.cfg.MaxPayload, c.handle)
+			more, perr := c.parser.feed(buf[:n], pc.p().srv.cfg.MaxPayload, c.handle)
 			if perr != nil {
 				endErr = perr
 				break
@@ -492,7 +494,7 @@ func consume(bufs *net.Buffers, n int) {
 
 // close unregisters and closes the fd once no syscall is using it.
 func (pc *pollConn) close() {
-	p := pc.p
+	p := pc.p()
 	p.mu.Lock()
 	if pc.fd < len(p.conns) && p.conns[pc.fd] == pc {
 		p.conns[pc.fd] = nil

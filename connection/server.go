@@ -240,6 +240,13 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		srv.refuse(w, r, ErrUnknownTransport)
 		return
 	}
+	// Keep the constant, not the query's string: that is a substring of
+	// the request line, which a session would then hold alive.
+	if transport == transportWebsocket {
+		transport = transportWebsocket
+	} else {
+		transport = transportPolling
+	}
 	isWS := strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
 	if isWS != (transport == transportWebsocket) {
 		srv.refuse(w, r, ErrBadRequest)

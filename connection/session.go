@@ -37,7 +37,7 @@ type session struct {
 	awaitingPong atomic.Bool
 	pongAt       atomic.Int64 // unix nanos of the first packet after a ping
 	pongDeadline atomic.Int64 // unix nanos: the last ping's pong deadline
-	hbDue        time.Time    // when the pending timer was due; owned like hbPhase
+	hbDue        int64        // unix nanos the pending timer was due; owned like hbPhase (a time.Time costs 16 B more per session)
 
 	// Epoll write path, owned by whoever holds the write (s.flushing set
 	// and not parked): frames a writev left unwritten (EAGAIN), and the
