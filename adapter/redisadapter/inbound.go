@@ -132,19 +132,11 @@ func (a *Adapter) onRequest(in inbound) error {
 			return err
 		}
 		req.Kind, req.Packet = adapter.RequestBroadcastAck, pkt
-		first := true
-		var mu sync.Mutex
-		a.ackAsk(req, func(r adapter.Reply) {
-			mu.Lock()
-			isCount := first
-			first = false
-			mu.Unlock()
-			if isCount {
-				respond(wire.M(wire.F("type", wire.N(reqBroadcastClientCount)), wire.F("requestId", ridV), wire.F("clientCount", wire.N(float64(r.ClientCount)))), false)
-				return
-			}
+		a.ackAsk(req, func(n int) {
+			respond(wire.M(wire.F("type", wire.N(reqBroadcastClientCount)), wire.F("requestId", ridV), wire.F("clientCount", wire.N(float64(n)))), false)
+		}, func(arg wire.Value, ok bool) {
 			resp := wire.M(wire.F("type", wire.N(reqBroadcastAck)), wire.F("requestId", ridV))
-			if arg, ok := firstArg(r.Data, r.Attachments); ok {
+			if ok {
 				resp.Fields = append(resp.Fields, wire.F("packet", arg))
 			}
 			respond(resp, true)
@@ -166,9 +158,23 @@ func (a *Adapter) ask(r adapter.Request, send func(adapter.Reply)) {
 	})
 }
 
-// ackAsk forwards every reply (client count, then acks).
-func (a *Adapter) ackAsk(r adapter.Request, send func(adapter.Reply)) {
-	a.handler.HandleRequest(a.ctx, r, send)
+// ackAsk asks the handler for a broadcast with acks: its first reply is
+// the local client count (onCount), every later one an ack (onAck, with
+// its first argument: the Node adapters carry only that one).
+func (a *Adapter) ackAsk(r adapter.Request, onCount func(n int), onAck func(arg wire.Value, ok bool)) {
+	first := true
+	var mu sync.Mutex
+	a.handler.HandleRequest(a.ctx, r, func(rep adapter.Reply) {
+		mu.Lock()
+		isCount := first
+		first = false
+		mu.Unlock()
+		if isCount {
+			onCount(rep.ClientCount)
+			return
+		}
+		onAck(firstArg(rep.Data, rep.Attachments))
+	})
 }
 
 // respond publishes a classic response: JSON, or msgpack for broadcast acks.
@@ -247,19 +253,11 @@ func (a *Adapter) onClusterMessage(in inbound) error {
 			return nil
 		}
 		req.Kind, req.Packet = adapter.RequestBroadcastAck, pkt
-		first := true
-		var mu sync.Mutex
-		a.ackAsk(req, func(r adapter.Reply) {
-			mu.Lock()
-			isCount := first
-			first = false
-			mu.Unlock()
-			if isCount {
-				respond(msgBroadcastClientCount, wire.M(wire.F("requestId", ridV), wire.F("clientCount", wire.N(float64(r.ClientCount)))))
-				return
-			}
+		a.ackAsk(req, func(n int) {
+			respond(msgBroadcastClientCount, wire.M(wire.F("requestId", ridV), wire.F("clientCount", wire.N(float64(n)))))
+		}, func(arg wire.Value, ok bool) {
 			body := wire.M(wire.F("requestId", ridV))
-			if arg, ok := firstArg(r.Data, r.Attachments); ok {
+			if ok {
 				body.Fields = append(body.Fields, wire.F("packet", arg))
 			}
 			respond(msgBroadcastAck, body)
