@@ -11,6 +11,7 @@
 const { io, Manager } = require("socket.io-client");
 const assert = require("assert");
 const readline = require("readline");
+const { norm } = require("./norm");
 
 const URL = process.env.URL;
 const scenario = process.argv[2];
@@ -88,19 +89,6 @@ async function until(what, fn, ms = 5000, every = 25) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await sleep(every);
   }
-}
-// norm makes binary values comparable: {"$bin": "<hex>"}.
-function norm(v) {
-  if (Buffer.isBuffer(v)) return { $bin: v.toString("hex") };
-  if (v instanceof ArrayBuffer) return { $bin: Buffer.from(v).toString("hex") };
-  if (ArrayBuffer.isView(v)) return { $bin: Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString("hex") };
-  if (Array.isArray(v)) return v.map(norm);
-  if (v && typeof v === "object") {
-    const o = {};
-    for (const k of Object.keys(v)) o[k] = norm(v[k]);
-    return o;
-  }
-  return v;
 }
 function eq(got, want, what) {
   try {

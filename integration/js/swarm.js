@@ -22,6 +22,7 @@
 const path = require("path");
 const readline = require("readline");
 const { io } = require(path.join(__dirname, "..", "node_modules", "socket.io-client"));
+const { norm } = require("./norm");
 
 const TIMEOUT_MS = Number(process.env.TIMEOUT_MS || 120000);
 setTimeout(() => {
@@ -31,18 +32,6 @@ setTimeout(() => {
 
 function print(o) {
   process.stdout.write(JSON.stringify(o) + "\n");
-}
-function norm(v) {
-  if (Buffer.isBuffer(v)) return { $bin: v.toString("hex") };
-  if (v instanceof ArrayBuffer) return { $bin: Buffer.from(v).toString("hex") };
-  if (ArrayBuffer.isView(v)) return { $bin: Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString("hex") };
-  if (Array.isArray(v)) return v.map(norm);
-  if (v && typeof v === "object") {
-    const o = {};
-    for (const k of Object.keys(v)) o[k] = norm(v[k]);
-    return o;
-  }
-  return v;
 }
 
 const sockets = new Map();
