@@ -264,8 +264,12 @@ func (g *Guard) admit(s *broker.Socket, r Rules) error {
 
 	var id *auth.Identity
 	code := ""
+	var header http.Header // parsed once from the compact handshake, for the token and the client IP
+	if g.cfg.Verifier != nil || g.cfg.Limiter != nil {
+		header = hs.Headers()
+	}
 	if g.cfg.Verifier != nil {
-		token, src := g.cfg.Verifier.ExtractToken(auth.TokenSources{Auth: hs.Auth, Header: hs.Headers(), Query: hs.Query()})
+		token, src := g.cfg.Verifier.ExtractToken(auth.TokenSources{Auth: hs.Auth, Header: header, Query: hs.Query()})
 		if token != "" {
 			ctx, cancel := context.WithTimeout(context.Background(), g.cfg.OpTimeout)
 			var err error
@@ -309,7 +313,7 @@ func (g *Guard) admit(s *broker.Socket, r Rules) error {
 	if id != nil {
 		s.Set(IdentityKey, id)
 	}
-	return g.acquire(s, st, id)
+	return g.acquire(s, st, id, header)
 }
 
 func csrfMatches(authPayload map[string]any, id *auth.Identity, claim string) bool {
@@ -329,13 +333,13 @@ func hasAnyRole(id *auth.Identity, roles []string) bool {
 
 // acquire takes the connection slot of the socket's Engine.IO session and
 // checks the connection attempt rate.
-func (g *Guard) acquire(s *broker.Socket, st *socketState, id *auth.Identity) error {
+func (g *Guard) acquire(s *broker.Socket, st *socketState, id *auth.Identity, header http.Header) error {
 	l := g.cfg.Limiter
 	if l == nil {
 		return nil
 	}
 	hs := s.Handshake()
-	ip := l.ClientIP(hs.RemoteAddr, hs.Headers())
+	ip := l.ClientIP(hs.RemoteAddr, header)
 	st.ip = ip
 	ctx, cancel := context.WithTimeout(context.Background(), g.cfg.OpTimeout)
 	defer cancel()
