@@ -225,6 +225,9 @@ func (srv *Server) Shutdown(ctx context.Context) error {
 // ServeHTTP answers Engine.IO requests: OPTIONS preflight, polling GET and
 // POST, and websocket upgrades (handshake or polling upgrade). Mount it on
 // Config.Path; the path itself is not checked. Safe for concurrent use.
+// Config is the server's configuration, defaults applied.
+func (srv *Server) Config() Config { return srv.cfg }
+
 func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !srv.originAllowed(r) {
 		srv.refuse(w, r, ErrForbidden)

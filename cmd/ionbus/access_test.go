@@ -134,8 +134,8 @@ presence: {grace: 0}
 // the API needs no key, and limits are off.
 func TestBenchProfile(t *testing.T) {
 	a, public, apiURL, _ := startApp(t, []string{"--profile", "bench"}, nil)
-	if a.comp.Limiter != nil || !a.cfg.API.Insecure {
-		t.Fatalf("bench config %+v", a.cfg)
+	if a.Config().Limits.Enabled || !a.Config().API.Insecure {
+		t.Fatalf("bench config %+v", a.Config())
 	}
 	c := dialPolling(t, public, "40")
 	c.expect("40{", nil)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"github.com/ionbus/ionbus/broker"
+	"github.com/ionbus/ionbus/node"
 )
 
 // The bench profile configures a node for load testers (`ionbus bench`
@@ -11,8 +12,8 @@ import (
 // publishes through it), no limits, and warn-level logs.
 const profileBench = "bench"
 
-func benchConfig(c *Config) {
-	c.Namespaces = []NamespaceConfig{{Name: "/", Rooms: RoomsConfig{Allow: []string{"*"}}}}
+func benchConfig(c *node.Config) {
+	c.Namespaces = []node.NamespaceConfig{{Name: "/", Rooms: node.RoomsConfig{Allow: []string{"*"}}}}
 	c.API.Listen = "127.0.0.1:4001"
 	c.API.Insecure = true
 	c.Limits.Enabled = false

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ionbus/ionbus/adapter/redisadapter"
 	"github.com/ionbus/ionbus/internal/redistest"
 )
 
@@ -90,8 +91,8 @@ func TestClusterEmitAcrossNodes(t *testing.T) {
 			args := []string{"--redis-url", url, "--redis-mode", mode, "--ping-interval", "300ms", "--ping-timeout", "2s"}
 			a, publicA, _, _ := startApp(t, append(args, "--node-id", "node-a-"+mode), env)
 			b, _, apiB, _ := startApp(t, append(args, "--node-id", "node-b-"+mode), env)
-			if a.broker.NodeID() != "node-a-"+mode || b.comp.Adapter.ID() != "node-b-"+mode {
-				t.Fatalf("node ids %q %q", a.broker.NodeID(), b.comp.Adapter.ID())
+			if a.Server().NodeID() != "node-a-"+mode || b.Server().Adapter().(*redisadapter.Adapter).ID() != "node-b-"+mode {
+				t.Fatalf("node ids %q %q", a.Server().NodeID(), b.Server().Adapter().(*redisadapter.Adapter).ID())
 			}
 
 			c := dialPolling(t, publicA, "40/chat,")

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -11,11 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-	"github.com/rs/zerolog"
-
-	"github.com/ionbus/ionbus/broker/access"
-	"github.com/ionbus/ionbus/presence"
+	"github.com/ionbus/ionbus/node"
 )
 
 func writeFile(t *testing.T, content string) string {
@@ -29,34 +24,6 @@ func writeFile(t *testing.T, content string) string {
 
 func envMap(m map[string]string) func(string) (string, bool) {
 	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
-}
-
-func TestParseDuration(t *testing.T) {
-	tests := []struct {
-		in   string
-		want time.Duration
-		err  bool
-	}{
-		{"25s", 25 * time.Second, false},
-		{"1m30s", 90 * time.Second, false},
-		{"300ms", 300 * time.Millisecond, false},
-		{"25000", 25 * time.Second, false},
-		{" 200 ", 200 * time.Millisecond, false},
-		{"0", 0, false},
-		{"0s", 0, false},
-		{"", 0, true},
-		{"-5", 0, true},
-		{"-5s", 0, true},
-		{"25", 25 * time.Millisecond, false},
-		{"2.5", 0, true},
-		{"ten seconds", 0, true},
-	}
-	for _, tc := range tests {
-		got, err := parseDuration(tc.in)
-		if (err != nil) != tc.err || got != tc.want {
-			t.Errorf("parseDuration(%q) = %v, %v; want %v, err %v", tc.in, got, err, tc.want, tc.err)
-		}
-	}
 }
 
 func TestDurationYAML(t *testing.T) {
@@ -92,15 +59,15 @@ log: {level: debug, format: console}
 		name  string
 		args  []string
 		env   map[string]string
-		check func(t *testing.T, c Config)
+		check func(t *testing.T, c serveConfig)
 	}{
-		{"defaults", nil, nil, func(t *testing.T, c Config) {
-			want := defaultConfig()
-			if !reflect.DeepEqual(c, want) {
+		{"defaults", nil, nil, func(t *testing.T, c serveConfig) {
+			want := node.Default()
+			if !reflect.DeepEqual(c.Config, want) {
 				t.Fatalf("got %+v\nwant %+v", c, want)
 			}
 		}},
-		{"file over defaults", []string{"--config", file}, nil, func(t *testing.T, c Config) {
+		{"file over defaults", []string{"--config", file}, nil, func(t *testing.T, c serveConfig) {
 			if c.Listen != ":5000" || c.Path != "/rt/" || c.Engine.PingInterval.D() != 10*time.Second ||
 				c.Engine.MaxPayload != 2000 || !reflect.DeepEqual(c.Engine.Transports, []string{"websocket"}) ||
 				c.Engine.MaxQueueBytes != 4096 || c.Engine.ConnectTimeout.D() != 7*time.Second ||
@@ -116,7 +83,7 @@ log: {level: debug, format: console}
 				t.Fatalf("shutdown_timeout %v", c.ShutdownTimeout.D())
 			}
 		}},
-		{"config path from env", nil, map[string]string{"IONBUS_CONFIG": file}, func(t *testing.T, c Config) {
+		{"config path from env", nil, map[string]string{"IONBUS_CONFIG": file}, func(t *testing.T, c serveConfig) {
 			if c.Listen != ":5000" {
 				t.Fatalf("listen %q", c.Listen)
 			}
@@ -133,13 +100,13 @@ log: {level: debug, format: console}
 			"IONBUS_REDIS_URL": "redis://localhost:6379/0", "IONBUS_REDIS_MODE": "classic",
 			"IONBUS_REDIS_KEY": "env", "IONBUS_REDIS_REQUEST_TIMEOUT": "1s",
 			"IONBUS_LOG_LEVEL": "warn", "IONBUS_LOG_FORMAT": "json",
-		}, func(t *testing.T, c Config) {
+		}, func(t *testing.T, c serveConfig) {
 			if c.Listen != ":6000" || c.Path != "/env/" || c.ShutdownTimeout.D() != 3*time.Second ||
 				c.Engine.PingInterval.D() != 11*time.Second || c.Engine.PingTimeout.D() != 6*time.Second ||
 				c.Engine.MaxPayload != 3000 || !reflect.DeepEqual(c.Engine.Transports, []string{"polling", "websocket"}) ||
 				c.Engine.MaxQueueBytes != 8192 || c.Engine.ConnectTimeout.D() != 8*time.Second ||
 				!reflect.DeepEqual(c.CORS.Origins, []string{"http://a.example", "http://b.example"}) || c.CORS.Credentials ||
-				!reflect.DeepEqual(c.Namespaces, []NamespaceConfig{{Name: "/"}, {Name: "/chat"}}) ||
+				!reflect.DeepEqual(c.Namespaces, []node.NamespaceConfig{{Name: "/"}, {Name: "/chat"}}) ||
 				c.Recovery.MaxDisconnection != 0 || !c.Recovery.SkipMiddlewares ||
 				c.API.Listen != "127.0.0.1:6001" || c.API.Key != "env-key" || !c.API.Insecure ||
 				c.Redis.URL != "redis://localhost:6379/0" || c.Redis.Mode != "classic" || c.Redis.Key != "env" ||
@@ -147,7 +114,7 @@ log: {level: debug, format: console}
 				t.Fatalf("%+v", c)
 			}
 		}},
-		{"empty env ignored", []string{"--config", file}, map[string]string{"IONBUS_LISTEN": "", "IONBUS_API_KEY": ""}, func(t *testing.T, c Config) {
+		{"empty env ignored", []string{"--config", file}, map[string]string{"IONBUS_LISTEN": "", "IONBUS_API_KEY": ""}, func(t *testing.T, c serveConfig) {
 			if c.Listen != ":5000" || c.API.Key != "file-key" {
 				t.Fatalf("%+v", c)
 			}
@@ -157,21 +124,21 @@ log: {level: debug, format: console}
 			"--ping-interval", "12s", "--ping-timeout", "4000"},
 			map[string]string{"IONBUS_LISTEN": ":6000", "IONBUS_API_LISTEN": "127.0.0.1:6001", "IONBUS_LOG_LEVEL": "warn",
 				"IONBUS_ENGINE_PING_INTERVAL": "11s", "IONBUS_REDIS_URL": "redis://env:6379"},
-			func(t *testing.T, c Config) {
+			func(t *testing.T, c serveConfig) {
 				if c.Listen != ":7000" || c.API.Listen != "127.0.0.1:7001" || c.Path != "/flag/" ||
 					c.Redis.URL != "redis://flag:6379" || c.Log.Level != "error" || c.Log.Format != "console" ||
 					c.Engine.PingInterval.D() != 12*time.Second || c.Engine.PingTimeout.D() != 4*time.Second {
 					t.Fatalf("%+v", c)
 				}
 			}},
-		{"profile under file", []string{"--profile", "conformance", "--config", writeFile(t, "listen: \":3100\"\n")}, nil, func(t *testing.T, c Config) {
+		{"profile under file", []string{"--profile", "conformance", "--config", writeFile(t, "listen: \":3100\"\n")}, nil, func(t *testing.T, c serveConfig) {
 			if c.Listen != ":3100" || c.Engine.PingInterval.D() != 300*time.Millisecond || c.Profile != "conformance" {
 				t.Fatalf("%+v", c)
 			}
 		}},
-		{"profile from env", nil, map[string]string{"IONBUS_PROFILE": "conformance"}, func(t *testing.T, c Config) {
+		{"profile from env", nil, map[string]string{"IONBUS_PROFILE": "conformance"}, func(t *testing.T, c serveConfig) {
 			if c.Listen != ":3000" || c.Engine.PingTimeout.D() != 200*time.Millisecond ||
-				!reflect.DeepEqual(c.Namespaces, []NamespaceConfig{{Name: "/"}, {Name: "/custom"}}) || c.API.Listen != "" {
+				!reflect.DeepEqual(c.Namespaces, []node.NamespaceConfig{{Name: "/"}, {Name: "/custom"}}) || c.API.Listen != "" {
 				t.Fatalf("%+v", c)
 			}
 		}},
@@ -236,72 +203,6 @@ func TestConfigErrors(t *testing.T) {
 	}
 }
 
-func TestNamespacePattern(t *testing.T) {
-	tests := []struct {
-		name    string
-		pattern bool
-		match   []string
-		noMatch []string
-	}{
-		{"/admin", false, nil, nil},
-		{"/tenant-*", true, []string{"/tenant-1", "/tenant-acme"}, []string{"/tenant-", "/tenant-a/b", "/x/tenant-1", "/tenant"}},
-		{"/org.*/room", true, []string{"/org.x/room"}, []string{"/orgAx/room", "/org.x/roomy"}},
-	}
-	for _, tc := range tests {
-		re, ok := namespacePattern(tc.name)
-		if ok != tc.pattern {
-			t.Fatalf("%s: pattern %v", tc.name, ok)
-		}
-		for _, m := range tc.match {
-			if !re.MatchString(m) {
-				t.Errorf("%s should match %s", tc.name, m)
-			}
-		}
-		for _, m := range tc.noMatch {
-			if re.MatchString(m) {
-				t.Errorf("%s should not match %s", tc.name, m)
-			}
-		}
-	}
-}
-
-func TestMapConfig(t *testing.T) {
-	c := defaultConfig()
-	c.Path = "/rt/"
-	c.Engine = EngineConfig{PingInterval: Duration(time.Second), PingTimeout: Duration(2 * time.Second), MaxPayload: 10,
-		Transports: []string{"websocket"}, MaxQueueBytes: 20, ConnectTimeout: Duration(3 * time.Second)}
-	c.CORS = CORSConfig{Origins: []string{"http://a"}, Credentials: true}
-	c.Recovery = RecoveryConfig{MaxDisconnection: Duration(time.Minute), SkipMiddlewares: true}
-	c.API = APIConfig{Key: "k", Insecure: true}
-	c.Redis.RequestTimeout = Duration(4 * time.Second)
-	log := zerolog.Nop()
-	comp, err := mapConfig(c, &log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, e := comp.Broker, comp.Broker.Engine
-	if e.Path != "/rt/" || e.PingInterval != time.Second || e.PingTimeout != 2*time.Second || e.MaxPayload != 10 ||
-		!reflect.DeepEqual(e.Transports, []string{"websocket"}) || e.MaxQueueBytes != 20 ||
-		!reflect.DeepEqual(e.CORS.Origins, []string{"http://a"}) || !e.CORS.Credentials || e.Logger != &log {
-		t.Errorf("engine %+v", e)
-	}
-	if b.ConnectTimeout != 3*time.Second || b.RequestTimeout != 4*time.Second || b.Recovery.MaxDisconnection != time.Minute ||
-		!b.Recovery.SkipMiddlewares || b.Adapter != nil || b.Logger != &log || b.NodeID == "" || b.NodeID != comp.NodeID {
-		t.Errorf("broker %+v", b)
-	}
-	if comp.API.Key != "k" || !comp.API.Insecure || comp.API.Logger != &log {
-		t.Errorf("api %+v", comp.API)
-	}
-	// Slices are copied: the package configs do not alias the app config.
-	c.Engine.Transports[0] = "polling"
-	if e.Transports[0] != "websocket" {
-		t.Error("engine transports alias the app config")
-	}
-	if e.AllowRequest == nil || comp.Guard == nil || comp.Limiter == nil || comp.Redis != nil || comp.Slots != nil || comp.Store != nil {
-		t.Errorf("single node: %+v", comp)
-	}
-}
-
 // TestREADMEDocumentsConfig keeps the README configuration table in step
 // with the code: every YAML key and environment variable appears in it.
 func TestREADMEDocumentsConfig(t *testing.T) {
@@ -310,12 +211,12 @@ func TestREADMEDocumentsConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	readme := string(data)
-	for _, ev := range envVars {
-		if !strings.Contains(readme, "`"+ev.name+"`") {
-			t.Errorf("README lacks %s", ev.name)
+	for _, name := range node.EnvNames() {
+		if !strings.Contains(readme, "`"+name+"`") {
+			t.Errorf("README lacks %s", name)
 		}
 	}
-	for _, key := range yamlKeys(reflect.TypeOf(Config{}), "") {
+	for _, key := range yamlKeys(reflect.TypeOf(node.Config{}), "") {
 		if !strings.Contains(readme, "`"+key+"`") {
 			t.Errorf("README lacks the key %s", key)
 		}
@@ -366,16 +267,16 @@ func TestREADMEExampleLoads(t *testing.T) {
 	if err != nil {
 		t.Fatalf("README example: %v", err)
 	}
-	want := defaultConfig()
-	want.CORS = CORSConfig{Origins: []string{"http://localhost:3000"}, Credentials: true}
-	want.Namespaces = []NamespaceConfig{
+	want := node.Default()
+	want.CORS = node.CORSConfig{Origins: []string{"http://localhost:3000"}, Credentials: true}
+	want.Namespaces = []node.NamespaceConfig{
 		{Name: "/", Access: "public"},
-		{Name: "/admin", Access: "role:admin", Presence: NamespacePresence{Namespace: true}},
-		{Name: "/tenant-*", Access: "authenticated", AutoJoin: []string{"user:{user}"}, Rooms: RoomsConfig{Allow: []string{"chat:*", "dm:{user}:*"}}},
+		{Name: "/admin", Access: "role:admin", Presence: node.NamespacePresence{Namespace: true}},
+		{Name: "/tenant-*", Access: "authenticated", AutoJoin: []string{"user:{user}"}, Rooms: node.RoomsConfig{Allow: []string{"chat:*", "dm:{user}:*"}}},
 	}
 	// %+v prints nil and empty slices alike: the example writes the
 	// default empty lists as [].
-	if got, exp := fmt.Sprintf("%+v", c), fmt.Sprintf("%+v", want); got != exp {
+	if got, exp := fmt.Sprintf("%+v", c.Config), fmt.Sprintf("%+v", want); got != exp {
 		t.Fatalf("the README example is not the defaults plus its cors/namespaces examples:\n got %s\nwant %s", got, exp)
 	}
 }
@@ -539,107 +440,6 @@ func TestConfigErrorsNewKeys(t *testing.T) {
 	}
 }
 
-// TestMapConfigCluster checks the package configs built for the new keys.
-func TestMapConfigCluster(t *testing.T) {
-	c := defaultConfig()
-	c.NodeID = "n1"
-	c.Redis = RedisConfig{URL: "redis://127.0.0.1:1/2", Mode: "room", Key: "k", RequestTimeout: Duration(3 * time.Second)}
-	c.Auth.JWT.Secret = strings.Repeat("s", 32)
-	c.Auth.JWT.Cookie = ""
-	c.Limits.MaxConnectionsPerIP = 0 // off
-	c.Limits.TrustedProxies = []string{"10.1.2.3/8", "192.0.2.7"}
-	c.Limits.ProxyHeader = "forwarded"
-	c.Presence.Grace = 0
-	c.Namespaces = []NamespaceConfig{
-		{Name: "/", Access: "role:a,role:b", AutoJoin: []string{"user:{user}"}, Rooms: RoomsConfig{Allow: []string{"x:*"}}, CSRF: true,
-			CompatEvents: true, RedirectURL: "https://r", Presence: NamespacePresence{Rooms: []string{"x:*"}, Visible: []string{"v"}}},
-		{Name: "/plain"},
-	}
-	if err := c.validate(); err != nil {
-		t.Fatal(err)
-	}
-	log := zerolog.Nop()
-	comp, err := mapConfig(c, &log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer comp.Redis.Close()
-	if comp.NodeID != "n1" || comp.Broker.NodeID != "n1" || comp.Adapter == nil || comp.Adapter.ID() != "n1" ||
-		comp.Adapter.Key() != "k" || comp.Broker.Adapter == nil || comp.Slots == nil || comp.Slots.NodeID() != "n1" {
-		t.Fatalf("cluster wiring %+v", comp)
-	}
-	if opt := comp.Redis.(*redis.Client).Options(); opt.Addr != "127.0.0.1:1" || opt.DB != 2 {
-		t.Fatalf("redis options %+v", opt)
-	}
-	lc := comp.Limiter.Config()
-	if lc.KeyPrefix != "ionbus:k:limits" || pcPrefix(comp) != "ionbus:k:presence" {
-		t.Fatalf("key prefixes %q %q", lc.KeyPrefix, pcPrefix(comp))
-	}
-	if !lc.DisableConnectionsPerIP || lc.DisableConnectionsPerUser || lc.MaxConnectionsPerUser != 10 || lc.NodeID != "n1" ||
-		lc.NodeTTL != 30*time.Second || lc.ProxyHeader != "Forwarded" ||
-		!reflect.DeepEqual(lc.TrustedProxies, []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.7/32")}) {
-		t.Fatalf("limits %+v", lc)
-	}
-	r := comp.Rules["/"]
-	if r.Access.Level != access.RoleRequired || !reflect.DeepEqual(r.Access.Roles, []string{"a", "b"}) ||
-		!reflect.DeepEqual(r.AutoJoin, []string{"user:{user}"}) || !reflect.DeepEqual(r.RoomsAllow, []string{"x:*"}) ||
-		!r.RequireCSRF || !r.CompatEvents || r.RedirectURL != "https://r" {
-		t.Fatalf("rules %+v", r)
-	}
-	if comp.Rules["/plain"].Access.Level != access.Public {
-		t.Fatalf("plain rules %+v", comp.Rules["/plain"])
-	}
-	pc := comp.Online.Presence
-	if _, ok := comp.Store.(*presence.Redis); !ok || pc.NodeID != "n1" || !pc.DisableGrace || pc.NodeTTL != 30*time.Second ||
-		pc.MaxMetaBytes != 1024 || pc.PageSize != 100 || pc.MaxPageSize != 1000 || len(comp.Online.Namespaces) != 1 ||
-		!reflect.DeepEqual(comp.Online.Namespaces["/"].Track.Rooms, []string{"x:*"}) || comp.Online.Namespaces["/"].Track.Namespace ||
-		!reflect.DeepEqual(comp.Online.Namespaces["/"].Visible, []string{"v"}) || comp.Online.Identify == nil {
-		t.Fatalf("presence %+v / %T", comp.Online, comp.Store)
-	}
-	ac := authConfig(c.Auth.JWT)
-	if string(ac.Secret) != c.Auth.JWT.Secret || !ac.DisableCookie || ac.UserClaim != "sub" || ac.Leeway != 30*time.Second || ac.DisableLeeway {
-		t.Fatalf("auth %+v", ac)
-	}
-
-	// Redis Cluster: cluster_addrs win, the URL lends its password.
-	c.Redis.URL = "redis://:pw@ignored:6379"
-	c.Redis.ClusterAddrs = []string{"127.0.0.1:1", "127.0.0.1:2"}
-	c.Redis.Mode = "sharded"
-	comp2, err := mapConfig(c, &log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer comp2.Redis.Close()
-	cc, ok := comp2.Redis.(*redis.ClusterClient)
-	if !ok || !reflect.DeepEqual(cc.Options().Addrs, []string{"127.0.0.1:1", "127.0.0.1:2"}) || cc.Options().Password != "pw" {
-		t.Fatalf("cluster client %T", comp2.Redis)
-	}
-	// A random node id is shared by every component.
-	c.NodeID = ""
-	comp3, err := mapConfig(c, &log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer comp3.Redis.Close()
-	if len(comp3.NodeID) != 12 || comp3.Adapter.ID() != comp3.NodeID || comp3.Slots.NodeID() != comp3.NodeID ||
-		comp3.Online.Presence.NodeID != comp3.NodeID {
-		t.Fatalf("random node id %q", comp3.NodeID)
-	}
-}
-
-func pcPrefix(comp components) string { return comp.Online.Presence.KeyPrefix }
-
-func TestBenchProfileConfig(t *testing.T) {
-	c, err := loadConfig([]string{"--profile", "bench"}, envMap(nil), io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c.Limits.Enabled || !c.API.Insecure || c.API.Listen != "127.0.0.1:4001" || c.Log.Level != "warn" ||
-		len(c.Namespaces) != 1 || !reflect.DeepEqual(c.Namespaces[0].Rooms.Allow, []string{"*"}) {
-		t.Fatalf("%+v", c)
-	}
-}
-
 // TestExampleConfigLoads keeps examples/config/*.yaml valid.
 func TestExampleConfigLoads(t *testing.T) {
 	env := map[string]string{"IONBUS_AUTH_JWT_SECRET": strings.Repeat("x", 32), "IONBUS_REDIS_URL": "redis://127.0.0.1:6379/0"}
@@ -648,6 +448,17 @@ func TestExampleConfigLoads(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Redis.Mode != "room" || len(c.Namespaces) != 3 || !c.Namespaces[0].Presence.Namespace {
+		t.Fatalf("%+v", c)
+	}
+}
+
+func TestBenchProfileConfig(t *testing.T) {
+	c, err := loadConfig([]string{"--profile", "bench"}, envMap(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Limits.Enabled || !c.API.Insecure || c.API.Listen != "127.0.0.1:4001" || c.Log.Level != "warn" ||
+		len(c.Namespaces) != 1 || !reflect.DeepEqual(c.Namespaces[0].Rooms.Allow, []string{"*"}) {
 		t.Fatalf("%+v", c)
 	}
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/ionbus/ionbus/broker"
 	"github.com/ionbus/ionbus/connection"
+	"github.com/ionbus/ionbus/node"
 )
 
 // The conformance profile configures ionbus exactly as the official
@@ -21,15 +22,15 @@ const (
 	conformanceEchoPath = "/engine.io/"
 )
 
-func conformanceConfig(c *Config) {
+func conformanceConfig(c *node.Config) {
 	c.Listen = ":3000"
 	c.Path = "/socket.io/"
-	c.Engine.PingInterval = Duration(300 * time.Millisecond)
-	c.Engine.PingTimeout = Duration(200 * time.Millisecond)
+	c.Engine.PingInterval = node.Duration(300 * time.Millisecond)
+	c.Engine.PingTimeout = node.Duration(200 * time.Millisecond)
 	c.Engine.MaxPayload = 1_000_000
 	c.Engine.Transports = []string{"polling", "websocket"}
-	c.CORS = CORSConfig{} // any origin, as cors: {origin: "*"}
-	c.Namespaces = []NamespaceConfig{{Name: "/"}, {Name: "/custom"}}
+	c.CORS = node.CORSConfig{} // any origin, as cors: {origin: "*"}
+	c.Namespaces = []node.NamespaceConfig{{Name: "/"}, {Name: "/custom"}}
 	// The suite expects a CONNECT answer holding only "sid" (no "pid").
 	c.Recovery.MaxDisconnection = 0
 	c.API.Listen = ""

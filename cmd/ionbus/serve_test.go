@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
+	"github.com/ionbus/ionbus/node"
 )
 
 var httpClient = &http.Client{Timeout: 10 * time.Second}
@@ -37,7 +37,7 @@ func (b *syncBuffer) String() string {
 // startApp runs `serve` in-process on loopback port 0 and returns the
 // public and API base URLs. The node is shut down at cleanup and must
 // exit cleanly.
-func startApp(t *testing.T, args []string, env map[string]string) (a *app, public, apiURL string, logs *syncBuffer) {
+func startApp(t *testing.T, args []string, env map[string]string) (a *node.Node, public, apiURL string, logs *syncBuffer) {
 	t.Helper()
 	args = append([]string{"--listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:0", "--log-level", "debug"}, args...)
 	cfg, err := loadConfig(args, envMap(env), io.Discard)
@@ -45,16 +45,15 @@ func startApp(t *testing.T, args []string, env map[string]string) (a *app, publi
 		t.Fatal(err)
 	}
 	logs = &syncBuffer{}
-	log := zerolog.New(logs)
-	if a, err = newApp(cfg, log); err != nil {
+	if a, err = newServeNode(cfg, stdio{out: io.Discard, err: logs, getenv: envMap(env)}); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.listen(); err != nil {
+	if err := a.Listen(); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- a.run(ctx) }()
+	go func() { done <- a.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -66,9 +65,9 @@ func startApp(t *testing.T, args []string, env map[string]string) (a *app, publi
 			t.Error("serve did not stop within 15s")
 		}
 	})
-	public = "http://" + a.publicLn.Addr().String()
-	if a.apiLn != nil {
-		apiURL = "http://" + a.apiLn.Addr().String()
+	public = "http://" + a.Addr().String()
+	if addr := a.APIAddr(); addr != nil {
+		apiURL = "http://" + addr.String()
 	}
 	return a, public, apiURL, logs
 }
@@ -171,7 +170,7 @@ func TestServe(t *testing.T) {
 
 func TestServeAPIDisabled(t *testing.T) {
 	a, public, apiURL, _ := startApp(t, []string{"--api-listen", ""}, nil)
-	if a.api != nil || apiURL != "" {
+	if a.APIAddr() != nil || apiURL != "" {
 		t.Fatal("API listener started with an empty api.listen")
 	}
 	if code, _ := get(t, public+"/socket.io/?EIO=4&transport=polling"); code != 200 {

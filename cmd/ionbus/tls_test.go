@@ -78,7 +78,7 @@ func TestServeTLS(t *testing.T) {
 	if msg, err := wsutil.ReadServerText(rw); err != nil || !strings.HasPrefix(string(msg), `40{"sid":`) {
 		t.Fatalf("connect answer %q, %v", msg, err)
 	}
-	if n := a.broker.Engine().Stats().PollerAdopted; n != 0 {
+	if n := a.Server().Engine().Stats().PollerAdopted; n != 0 {
 		t.Fatalf("a TLS websocket was adopted by the epoll loop (%d)", n)
 	}
 	if _, err := loadConfig([]string{"--listen", "127.0.0.1:0"}, envMap(map[string]string{"IONBUS_TLS_CERT_FILE": cert}), nil); err == nil ||

@@ -1,4 +1,4 @@
-package main
+package node
 
 import (
 	"context"
@@ -385,8 +385,9 @@ func randomNodeID() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// newLogger builds the process logger. Packages get children of it.
-func newLogger(c LogConfig, w io.Writer) (zerolog.Logger, error) {
+// NewLogger builds the process logger of log.* (level, json or console
+// format) on w. The node and its components log through children of it.
+func NewLogger(c LogConfig, w io.Writer) (zerolog.Logger, error) {
 	level, err := zerolog.ParseLevel(c.Level)
 	if err != nil {
 		return zerolog.Nop(), fmt.Errorf("log.level: %w", err)

@@ -1,9 +1,8 @@
-package main
+package node
 
 import (
 	"bytes"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -49,10 +48,6 @@ type Config struct {
 	Presence        PresenceConfig    `yaml:"presence"`
 	Log             LogConfig         `yaml:"log"`
 	TLS             TLSConfig         `yaml:"tls"`
-
-	// Profile is set by --profile / IONBUS_PROFILE only (a file cannot
-	// choose the profile it is layered on).
-	Profile string `yaml:"-"`
 }
 
 // TLSConfig makes the public listener speak TLS. Both files empty: plain
@@ -212,8 +207,9 @@ type LogConfig struct {
 	Format string `yaml:"format"` // json | console
 }
 
-// defaultConfig is what `ionbus serve` runs with when nothing is set.
-func defaultConfig() Config {
+// Default is what a node runs with when nothing is set (`ionbus serve`
+// with no file, environment or flags).
+func Default() Config {
 	return Config{
 		Listen:          ":4000",
 		Path:            "/socket.io/",
@@ -270,7 +266,7 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.ScalarNode {
 		return fmt.Errorf("line %d: a duration must be a scalar like \"25s\" or milliseconds", n.Line)
 	}
-	v, err := parseDuration(n.Value)
+	v, err := ParseDuration(n.Value)
 	if err != nil {
 		return fmt.Errorf("line %d: %w", n.Line, err)
 	}
@@ -281,7 +277,8 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 // MarshalYAML writes Go syntax.
 func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
 
-func parseDuration(s string) (time.Duration, error) {
+// ParseDuration reads a Go duration ("25s") or an integer of milliseconds.
+func ParseDuration(s string) (time.Duration, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return 0, errors.New("empty duration")
@@ -302,23 +299,8 @@ func parseDuration(s string) (time.Duration, error) {
 	return d, nil
 }
 
-// applyProfile layers a named profile over the defaults.
-func applyProfile(c *Config, profile string) error {
-	switch profile {
-	case "":
-	case profileConformance:
-		conformanceConfig(c)
-	case profileBench:
-		benchConfig(c)
-	default:
-		return fmt.Errorf("unknown profile %q (known: %s, %s)", profile, profileConformance, profileBench)
-	}
-	c.Profile = profile
-	return nil
-}
-
-// loadFile decodes a YAML file over c. Unknown keys are errors.
-func loadFile(c *Config, path string) error {
+// LoadFile decodes a YAML file over c. Unknown keys are errors.
+func LoadFile(c *Config, path string) error {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("config file: %w", err)
@@ -365,7 +347,7 @@ func setBool(field func(*Config) *bool) func(*Config, string) error {
 
 func setDuration(field func(*Config) *Duration) func(*Config, string) error {
 	return func(c *Config, v string) error {
-		d, err := parseDuration(v)
+		d, err := ParseDuration(v)
 		if err != nil {
 			return err
 		}
@@ -388,7 +370,7 @@ func splitComma(v string) []string {
 	return out
 }
 
-// envVars is every environment variable `serve` reads. Empty values are
+// envVars is every environment variable a node reads. Empty values are
 // ignored. The README table lists the same names (a test checks it).
 var envVars = []envVar{
 	{"IONBUS_LISTEN", setString(func(c *Config) *string { return &c.Listen })},
@@ -465,13 +447,19 @@ var envVars = []envVar{
 	{"IONBUS_LOG_FORMAT", setString(func(c *Config) *string { return &c.Log.Format })},
 }
 
-// Environment variables read before the file, to find it and the profile.
-const (
-	envConfig  = "IONBUS_CONFIG"
-	envProfile = "IONBUS_PROFILE"
-)
+// EnvNames lists every IONBUS_* variable ApplyEnv reads, in a stable
+// order (the README documents each; a test checks it).
+func EnvNames() []string {
+	names := make([]string, len(envVars))
+	for i, ev := range envVars {
+		names[i] = ev.name
+	}
+	return names
+}
 
-func applyEnv(c *Config, getenv func(string) (string, bool)) error {
+// ApplyEnv sets the fields of the IONBUS_* variables getenv returns
+// (EnvNames lists them); empty values are ignored.
+func ApplyEnv(c *Config, getenv func(string) (string, bool)) error {
 	for _, ev := range envVars {
 		v, ok := getenv(ev.name)
 		if !ok || v == "" {
@@ -484,89 +472,9 @@ func applyEnv(c *Config, getenv func(string) (string, bool)) error {
 	return nil
 }
 
-// serveFlags are the flags of `serve`. Values are recorded while parsing
-// and applied after the file and the environment, so flags win.
-type serveFlags struct {
-	fs      *flag.FlagSet
-	config  string
-	profile string
-	pending []func(*Config)
-}
-
-func newServeFlags(stderr io.Writer) *serveFlags {
-	f := &serveFlags{fs: flag.NewFlagSet("serve", flag.ContinueOnError)}
-	f.fs.SetOutput(stderr)
-	f.fs.StringVar(&f.config, "config", "", "YAML configuration file (env "+envConfig+")")
-	f.fs.StringVar(&f.profile, "profile", "", "configuration profile: conformance, bench (env "+envProfile+")")
-	str := func(name, usage string, field func(*Config) *string) {
-		f.fs.Func(name, usage, func(v string) error {
-			f.pending = append(f.pending, func(c *Config) { *field(c) = v })
-			return nil
-		})
-	}
-	dur := func(name, usage string, field func(*Config) *Duration) {
-		f.fs.Func(name, usage, func(v string) error {
-			d, err := parseDuration(v)
-			if err != nil {
-				return err
-			}
-			f.pending = append(f.pending, func(c *Config) { *field(c) = Duration(d) })
-			return nil
-		})
-	}
-	str("listen", "public Socket.IO listen address (listen)", func(c *Config) *string { return &c.Listen })
-	str("path", "Socket.IO endpoint path (path)", func(c *Config) *string { return &c.Path })
-	str("api-listen", "HTTP API listen address, empty disables (api.listen)", func(c *Config) *string { return &c.API.Listen })
-	str("redis-url", "Redis URL, empty for a single in-memory node (redis.url)", func(c *Config) *string { return &c.Redis.URL })
-	str("redis-mode", "classic|sharded|room (redis.mode)", func(c *Config) *string { return &c.Redis.Mode })
-	str("node-id", "node id, unique among live nodes; empty = random (node_id)", func(c *Config) *string { return &c.NodeID })
-	str("jwt-secret", "HMAC secret of client JWTs; prefer IONBUS_AUTH_JWT_SECRET (auth.jwt.secret)", func(c *Config) *string { return &c.Auth.JWT.Secret })
-	str("log-level", "trace|debug|info|warn|error (log.level)", func(c *Config) *string { return &c.Log.Level })
-	str("log-format", "json|console (log.format)", func(c *Config) *string { return &c.Log.Format })
-	dur("ping-interval", "Engine.IO ping interval (engine.ping_interval)", func(c *Config) *Duration { return &c.Engine.PingInterval })
-	dur("ping-timeout", "Engine.IO ping timeout (engine.ping_timeout)", func(c *Config) *Duration { return &c.Engine.PingTimeout })
-	return f
-}
-
-// loadConfig builds the serve configuration: defaults < profile < file <
-// env < flags, then validates it.
-func loadConfig(args []string, getenv func(string) (string, bool), stderr io.Writer) (Config, error) {
-	f := newServeFlags(stderr)
-	if err := f.fs.Parse(args); err != nil {
-		return Config{}, err
-	}
-	if f.fs.NArg() > 0 {
-		return Config{}, fmt.Errorf("serve: unexpected arguments %q", f.fs.Args())
-	}
-	profile, path := f.profile, f.config
-	if profile == "" {
-		profile, _ = getenv(envProfile)
-	}
-	if path == "" {
-		path, _ = getenv(envConfig)
-	}
-	c := defaultConfig()
-	if err := applyProfile(&c, profile); err != nil {
-		return Config{}, err
-	}
-	if path != "" {
-		if err := loadFile(&c, path); err != nil {
-			return Config{}, err
-		}
-	}
-	if err := applyEnv(&c, getenv); err != nil {
-		return Config{}, err
-	}
-	for _, set := range f.pending {
-		set(&c)
-	}
-	if err := c.validate(); err != nil {
-		return Config{}, err
-	}
-	return c, nil
-}
-
-func (c *Config) validate() error {
+// Validate reports every problem of the configuration at once (joined
+// errors, one line each). New validates too.
+func (c *Config) Validate() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if c.Listen == "" {
@@ -574,9 +482,6 @@ func (c *Config) validate() error {
 	}
 	if !strings.HasPrefix(c.Path, "/") || !strings.HasSuffix(c.Path, "/") {
 		bad("path: %q must start and end with '/'", c.Path)
-	}
-	if c.Profile == profileConformance && c.Path == "/engine.io/" {
-		bad("path: /engine.io/ is taken by the conformance echo server")
 	}
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
 		bad("tls: cert_file and key_file go together")
