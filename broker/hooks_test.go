@@ -2,14 +2,16 @@ package broker
 
 import (
 	"context"
+	"errors"
+	"reflect"
+	"regexp"
+	"sort"
+	"strings"
 	"sync"
+	"testing"
 	"time"
 
-	"errors"
 	"github.com/ionbus/ionbus/adapter"
-	"reflect"
-	"sort"
-	"testing"
 
 	"github.com/ionbus/ionbus/connection"
 )
@@ -125,5 +127,80 @@ func TestOwnRoomIsIndexedWithoutAMapAndWatched(t *testing.T) {
 	want := []string{"+" + s1.ID(), "+" + s2.ID(), "-" + s1.ID()}
 	if !reflect.DeepEqual(w.log, want) {
 		t.Fatalf("watcher saw %v, want %v", w.log, want)
+	}
+}
+
+// TestOnMatchAndOnUnhandled: exact handlers win over matchers, matchers
+// over the fallback; the fallback runs only when nothing (OnAny included)
+// handles the event; pattern children inherit all three.
+func TestOnMatchAndOnUnhandled(t *testing.T) {
+	h := newHarness(t, Config{})
+	var mu sync.Mutex
+	var seen []string
+	record := func(tag string) EventHandler {
+		return func(e *Event) {
+			mu.Lock()
+			seen = append(seen, tag+":"+e.Name)
+			mu.Unlock()
+		}
+	}
+	prefixed := func(p string) func(string) bool {
+		return func(name string) bool { return strings.HasPrefix(name, p) }
+	}
+	configure := func(ns *Namespace) {
+		ns.On("pause_exact", record("exact"))
+		ns.OnMatch(prefixed("pause_"), record("match1"))
+		ns.OnMatch(prefixed("pa"), record("match2"))
+		ns.OnUnhandled(func(e *Event) {
+			record("fallback")(e)
+			_ = e.Ack("EVENT_NOT_HANDLED")
+		})
+	}
+	configure(h.srv.Of("/"))
+	configure(h.srv.OfPattern(regexp.MustCompile(`^/dyn-\d+$`)))
+	h.srv.Of("/").OnConnection(func(s *Socket) {
+		s.On("own", record("socket"))
+	})
+
+	for _, nsp := range []string{"/", "/dyn-1"} {
+		mu.Lock()
+		seen = nil
+		mu.Unlock()
+		c, _ := h.connect(nsp, "")
+		prefix := "2"
+		if nsp != "/" {
+			prefix += nsp + ","
+		}
+		for _, ev := range []string{"pause_exact", "pause_x", "pat", "nothing"} {
+			h.text(c, prefix+`["`+ev+`"]`)
+		}
+		h.text(c, prefix+`7["other"]`)
+		want := []string{"exact:pause_exact", "match1:pause_x", "match2:pat", "fallback:nothing", "fallback:other"}
+		mu.Lock()
+		got := append([]string(nil), seen...)
+		mu.Unlock()
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s: handlers ran %v, want %v", nsp, got, want)
+		}
+		ackPrefix := "3"
+		if nsp != "/" {
+			ackPrefix += nsp + ","
+		}
+		if out := c.take(); !reflect.DeepEqual(out, []string{ackPrefix + `7["EVENT_NOT_HANDLED"]`}) {
+			t.Fatalf("%s: sent %q", nsp, out)
+		}
+	}
+
+	// A socket with an OnAny handler handles everything: no fallback.
+	h.srv.Of("/any").OnUnhandled(record("fallback")).OnConnection(func(s *Socket) { s.OnAny(record("any")) })
+	mu.Lock()
+	seen = nil
+	mu.Unlock()
+	c, _ := h.connect("/any", "")
+	h.text(c, `2/any,["nothing"]`)
+	mu.Lock()
+	defer mu.Unlock()
+	if !reflect.DeepEqual(seen, []string{"any:nothing"}) {
+		t.Fatalf("with OnAny: %v", seen)
 	}
 }

@@ -40,6 +40,8 @@ type Namespace struct {
 	children     []*Namespace
 	eventMWs     []EventMiddleware
 	events       map[string]EventHandler
+	matchers     []matchEntry
+	unhandled    EventHandler
 	joinHooks    []RoomHook
 	leaveHooks   []RoomHook
 
@@ -115,6 +117,37 @@ func (n *Namespace) On(event string, h EventHandler) *Namespace {
 	return n
 }
 
+// OnMatch registers h for every event whose name satisfies match and that
+// has no handler of its own (Socket.On, or Namespace.On here or on the
+// pattern parent). Matchers are tried in registration order, the
+// namespace's before its pattern parent's, and the first that matches
+// handles the event. match runs on the socket's callback for every such
+// event: keep it cheap and free of side effects.
+func (n *Namespace) OnMatch(match func(event string) bool, h EventHandler) *Namespace {
+	n.hmu.Lock()
+	n.matchers = append(n.matchers, matchEntry{match, h})
+	n.hmu.Unlock()
+	return n
+}
+
+// OnUnhandled sets the handler called for an event that nothing else
+// handles: no socket or namespace handler (OnMatch included) and no
+// OnAny handler of the socket. It replaces any previous one; a pattern
+// parent's applies to its children unless they set their own. Use it to
+// answer acks of unknown events, which the client would otherwise wait
+// for until its timeout.
+func (n *Namespace) OnUnhandled(h EventHandler) *Namespace {
+	n.hmu.Lock()
+	n.unhandled = h
+	n.hmu.Unlock()
+	return n
+}
+
+type matchEntry struct {
+	match func(string) bool
+	h     EventHandler
+}
+
 // OnJoin adds a hook called when a socket joins a room.
 func (n *Namespace) OnJoin(h RoomHook) *Namespace {
 	n.hmu.Lock()
@@ -160,12 +193,48 @@ func (n *Namespace) hooks() nsHooks {
 	return h
 }
 
+// eventHandler returns the namespace-level handler of name: an exact one
+// (this namespace's, then the parent's), else the first matcher that
+// accepts name (this namespace's, then the parent's); nil when none.
 func (n *Namespace) eventHandler(name string) EventHandler {
+	if h := n.exactHandler(name); h != nil {
+		return h
+	}
+	return n.matchHandler(name)
+}
+
+func (n *Namespace) exactHandler(name string) EventHandler {
 	n.hmu.RLock()
 	h := n.events[name]
 	n.hmu.RUnlock()
 	if h == nil && n.parent != nil {
-		return n.parent.eventHandler(name)
+		return n.parent.exactHandler(name)
+	}
+	return h
+}
+
+func (n *Namespace) matchHandler(name string) EventHandler {
+	n.hmu.RLock()
+	ms := n.matchers[:len(n.matchers):len(n.matchers)]
+	n.hmu.RUnlock()
+	for _, m := range ms {
+		if m.match(name) {
+			return m.h
+		}
+	}
+	if n.parent != nil {
+		return n.parent.matchHandler(name)
+	}
+	return nil
+}
+
+// unhandledHandler is the OnUnhandled handler, the parent's when unset.
+func (n *Namespace) unhandledHandler() EventHandler {
+	n.hmu.RLock()
+	h := n.unhandled
+	n.hmu.RUnlock()
+	if h == nil && n.parent != nil {
+		return n.parent.unhandledHandler()
 	}
 	return h
 }

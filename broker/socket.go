@@ -547,6 +547,9 @@ func (s *Socket) onEvent(p *protocol.Packet) {
 	for _, a := range anys {
 		s.runHandler(a, e)
 	}
+	if h == nil && len(anys) == 0 {
+		h = s.nsp.unhandledHandler()
+	}
 	if h != nil {
 		s.runHandler(h, e)
 	}

@@ -35,6 +35,11 @@ const (
 	CodeRoomNotAllowed         = "ROOM_NOT_ALLOWED"
 	CodeRoomLimit              = "ROOM_LIMIT_EXCEEDED"
 	CodeInvalidPayload         = "INVALID_PAYLOAD"
+	// CodeBackendUnavailable: the application backend that authenticates
+	// sockets (Config.Authenticator) did not give a usable answer: down,
+	// too slow, overloaded or answering garbage. The refusal carries
+	// retry_possible true.
+	CodeBackendUnavailable = "BACKEND_UNAVAILABLE"
 )
 
 // Messages of the CONNECT_ERROR packets.
@@ -58,7 +63,13 @@ type Config struct {
 	// AbuseDisconnectAfter disconnects a socket after this many
 	// consecutive rate-limited messages. Zero means 20.
 	AbuseDisconnectAfter int
-	// OpTimeout bounds one limiter or verifier call. Zero means 2s.
+	// Authenticator authenticates the sockets of namespaces whose
+	// Rules.Authenticate is AuthBackend or AuthJWTOrBackend (package
+	// bridge implements it). Nil: those namespaces refuse every socket
+	// with AUTH_SERVICE_UNAVAILABLE (and Attach logs the misconfiguration).
+	Authenticator Authenticator
+	// OpTimeout bounds one limiter or verifier call. Zero means 2s. It
+	// does not bound the Authenticator, which bounds itself.
 	OpTimeout time.Duration
 	// Logger; zero value discards.
 	Logger zerolog.Logger
@@ -177,9 +188,99 @@ func (a Access) String() string {
 	return strings.Join(parts, ",")
 }
 
+// AuthMode says how a namespace identifies its sockets.
+type AuthMode uint8
+
+const (
+	// AuthJWT: a JWT (Config.Verifier) identifies the user. The default.
+	AuthJWT AuthMode = 0
+	// AuthBackend: Config.Authenticator identifies the user (for example
+	// from the session cookie, asking the application backend); tokens
+	// are not looked at. Its refusals refuse the socket even in a public
+	// namespace.
+	AuthBackend AuthMode = 1
+	// AuthJWTOrBackend: a valid JWT wins; without a token, or with one
+	// that does not verify, Config.Authenticator is asked.
+	AuthJWTOrBackend AuthMode = 2
+)
+
+// ParseAuthMode reads "jwt" (or ""), "backend" or "jwt_or_backend".
+func ParseAuthMode(s string) (AuthMode, error) {
+	switch strings.TrimSpace(s) {
+	case "", "jwt":
+		return AuthJWT, nil
+	case "backend":
+		return AuthBackend, nil
+	case "jwt_or_backend":
+		return AuthJWTOrBackend, nil
+	}
+	return 0, fmt.Errorf("access: authenticate %q: want jwt, backend or jwt_or_backend", s)
+}
+
+func (m AuthMode) String() string {
+	switch m {
+	case AuthJWT:
+		return "jwt"
+	case AuthBackend:
+		return "backend"
+	case AuthJWTOrBackend:
+		return "jwt_or_backend"
+	}
+	return "unknown"
+}
+
+// Authenticator identifies a connecting socket by other means than a JWT
+// (Rules.Authenticate). The guard calls it from its admission middleware,
+// on the socket's session callback, with the handshake headers already
+// parsed; it must bound its own duration (ctx has no deadline).
+//
+// It returns the identity (stored under IdentityKey exactly like a JWT's,
+// so access levels, roles, limits and templates apply unchanged), or nil
+// for an anonymous socket. A *Refusal error refuses the socket with its
+// code; a *broker.ConnectError is sent to the client as is; any other
+// error refuses it with BACKEND_UNAVAILABLE.
+type Authenticator interface {
+	Authenticate(ctx context.Context, s *broker.Socket, header http.Header) (*auth.Identity, error)
+}
+
+// Refusal is an Authenticator's verdict that refuses a socket. The client
+// receives CONNECT_ERROR "Authentication failed" with data {code,
+// message, details, retry_possible} (empty parts omitted), or the
+// auth_error compatibility event.
+type Refusal struct {
+	Code    string
+	Message string
+	Details any
+	Retry   bool
+}
+
+func (r *Refusal) Error() string {
+	if r.Message == "" {
+		return "access: refused: " + r.Code
+	}
+	return "access: refused: " + r.Code + ": " + r.Message
+}
+
+// connectError is the CONNECT_ERROR of a refusal.
+func (r *Refusal) connectError() *broker.ConnectError {
+	data := map[string]any{"code": r.Code}
+	if r.Message != "" {
+		data["message"] = r.Message
+	}
+	if r.Details != nil {
+		data["details"] = r.Details
+	}
+	if r.Retry {
+		data["retry_possible"] = true
+	}
+	return &broker.ConnectError{Message: MessageAuthFailed, Data: data}
+}
+
 // Rules configure one namespace.
 type Rules struct {
 	Access Access
+	// Authenticate chooses how sockets are identified; zero is AuthJWT.
+	Authenticate AuthMode
 	// AutoJoin room templates joined on connect: "user:{user}",
 	// "role:{role}" (one room per role). Templates with a placeholder are
 	// skipped for anonymous sockets.
@@ -240,6 +341,10 @@ func (g *Guard) Attach(ns *broker.Namespace, r Rules) {
 	if r.CSRFClaim == "" {
 		r.CSRFClaim = "csrf"
 	}
+	if r.Authenticate != AuthJWT && g.cfg.Authenticator == nil {
+		g.log.Error().Str("nsp", ns.Name()).Str("authenticate", r.Authenticate.String()).
+			Msg("namespace authenticates with a backend but no Authenticator is configured: every socket is refused")
+	}
 	ns.OnConnection(func(s *broker.Socket) { g.onConnection(s, r) })
 	ns.Use(func(s *broker.Socket) error { return g.admit(s, r) })
 	if g.cfg.Limiter != nil {
@@ -264,30 +369,16 @@ func (g *Guard) admit(s *broker.Socket, r Rules) error {
 
 	var id *auth.Identity
 	code := ""
-	var header http.Header // parsed once from the compact handshake, for the token and the client IP
-	if g.cfg.Verifier != nil || g.cfg.Limiter != nil {
+	var header http.Header // parsed once from the compact handshake, for the token, the authenticator and the client IP
+	if g.cfg.Verifier != nil || g.cfg.Limiter != nil || r.Authenticate != AuthJWT {
 		header = hs.Headers()
 	}
-	if g.cfg.Verifier != nil {
-		token, src := g.cfg.Verifier.ExtractToken(auth.TokenSources{Auth: hs.Auth, Header: header, Query: hs.Query()})
-		if token != "" {
-			ctx, cancel := context.WithTimeout(context.Background(), g.cfg.OpTimeout)
-			var err error
-			id, err = g.cfg.Verifier.Verify(ctx, token)
-			cancel()
-			switch {
-			case err == nil:
-				if src == auth.SourceCookie && r.RequireCSRF && !csrfMatches(hs.Auth, id, r.CSRFClaim) {
-					id, code = nil, CodeCSRFInvalid
-				}
-			case errors.Is(err, auth.ErrKeyUnavailable):
-				g.log.Warn().Err(err).Msg("token verification key unavailable")
-				code = CodeAuthUnavailable
-			default:
-				g.log.Debug().Err(err).Str("source", src.String()).Msg("invalid token")
-				code = CodeAuthInvalidSession
-			}
-		}
+	if r.Authenticate != AuthBackend {
+		id, code = g.verifyToken(hs, header, r)
+	}
+	var refused *broker.ConnectError // the authenticator's own refusal
+	if r.Authenticate != AuthJWT && id == nil {
+		id, code, refused = g.authenticate(s, header)
 	}
 	if id != nil {
 		code = ""
@@ -298,8 +389,8 @@ func (g *Guard) admit(s *broker.Socket, r Rules) error {
 		if code == "" {
 			code = CodeAuthRequired
 		}
-	} else {
-		code = "" // public: an unusable token degrades to anonymous
+	} else if refused == nil {
+		code = "" // public: an unusable token degrades to anonymous; the authenticator's verdict stands
 	}
 	if code != "" {
 		g.count(code)
@@ -308,12 +399,81 @@ func (g *Guard) admit(s *broker.Socket, r Rules) error {
 			st.compatMsg = MessageAuthFailed
 			return nil
 		}
+		if refused != nil && id == nil {
+			return refused
+		}
 		return refusal(code)
 	}
 	if id != nil {
 		s.Set(IdentityKey, id)
 	}
 	return g.acquire(s, st, id, header)
+}
+
+// verifyToken verifies the socket's JWT, if it carries one. It returns the
+// identity, or the refusal code of an unusable token ("" without one).
+func (g *Guard) verifyToken(hs *broker.Handshake, header http.Header, r Rules) (*auth.Identity, string) {
+	if g.cfg.Verifier == nil {
+		return nil, ""
+	}
+	token, src := g.cfg.Verifier.ExtractToken(auth.TokenSources{Auth: hs.Auth, Header: header, Query: hs.Query()})
+	if token == "" {
+		return nil, ""
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), g.cfg.OpTimeout)
+	id, err := g.cfg.Verifier.Verify(ctx, token)
+	cancel()
+	switch {
+	case err == nil:
+		if src == auth.SourceCookie && r.RequireCSRF && !csrfMatches(hs.Auth, id, r.CSRFClaim) {
+			return nil, CodeCSRFInvalid
+		}
+		return id, ""
+	case errors.Is(err, auth.ErrKeyUnavailable):
+		g.log.Warn().Err(err).Msg("token verification key unavailable")
+		return nil, CodeAuthUnavailable
+	default:
+		g.log.Debug().Err(err).Str("source", src.String()).Msg("invalid token")
+		return nil, CodeAuthInvalidSession
+	}
+}
+
+// authenticate asks Config.Authenticator. It returns the identity (nil:
+// anonymous), or the refusal code and the CONNECT_ERROR to send.
+func (g *Guard) authenticate(s *broker.Socket, header http.Header) (*auth.Identity, string, *broker.ConnectError) {
+	if g.cfg.Authenticator == nil {
+		return nil, CodeAuthUnavailable, refusal(CodeAuthUnavailable)
+	}
+	id, err := g.cfg.Authenticator.Authenticate(context.Background(), s, header)
+	if err == nil {
+		return id, "", nil
+	}
+	var ref *Refusal
+	var ce *broker.ConnectError
+	switch {
+	case errors.As(err, &ref):
+		return nil, ref.Code, ref.connectError()
+	case errors.As(err, &ce):
+		code, _ := dataCode(ce.Data)
+		if code == "" {
+			code = CodeAuthInvalidSession
+		}
+		return nil, code, ce
+	default:
+		g.log.Debug().Err(err).Msg("authenticator unavailable")
+		ref = &Refusal{Code: CodeBackendUnavailable, Retry: true}
+		return nil, ref.Code, ref.connectError()
+	}
+}
+
+// dataCode reads "code" from a CONNECT_ERROR's data.
+func dataCode(data any) (string, bool) {
+	m, ok := data.(map[string]any)
+	if !ok {
+		return "", false
+	}
+	code, ok := m["code"].(string)
+	return code, ok
 }
 
 func csrfMatches(authPayload map[string]any, id *auth.Identity, claim string) bool {
@@ -603,12 +763,27 @@ func (g *Guard) limitEvent(e *broker.Event) error {
 	return errors.New(code)
 }
 
+// ErrorEvent is the payload of the standard "error" event (and of error
+// acks that use the same shape):
+//
+//	{"error_code":"ROOM_NOT_ALLOWED","error_message":"room not allowed","error_details":{"event":"join_room"},"retry_possible":false,"timestamp":1764033600123}
+type ErrorEvent struct {
+	Code    string `json:"error_code"`
+	Message string `json:"error_message"`
+	Details any    `json:"error_details"`
+	Retry   bool   `json:"retry_possible"`
+	// Timestamp is milliseconds since the Unix epoch.
+	Timestamp int64 `json:"timestamp"`
+}
+
+// ErrorPayload builds the standard error payload, stamped at.
+func ErrorPayload(code, msg string, details any, retry bool, at time.Time) ErrorEvent {
+	return ErrorEvent{Code: code, Message: msg, Details: details, Retry: retry, Timestamp: at.UnixMilli()}
+}
+
 // sendError emits the standard error event.
 func (g *Guard) sendError(s *broker.Socket, code, msg string, details any, retry bool) {
-	_ = s.Emit("error", map[string]any{
-		"error_code": code, "error_message": msg, "error_details": details,
-		"retry_possible": retry, "timestamp": g.cfg.Now().UnixMilli(),
-	})
+	_ = s.Emit("error", ErrorPayload(code, msg, details, retry, g.cfg.Now()))
 }
 
 func (g *Guard) count(code string) {

@@ -4,6 +4,15 @@
 // messages per user and per IP across the cluster, and clients manage
 // their own rooms through the built-in join_room / leave_room events.
 //
+// Rules.Authenticate chooses how a namespace identifies its sockets:
+// AuthJWT (the default), AuthBackend (Config.Authenticator, e.g. package
+// bridge asking the application backend with the session cookie) or
+// AuthJWTOrBackend (a valid JWT wins, otherwise the Authenticator). The
+// identity an Authenticator returns is stored exactly like a JWT's, so
+// everything below applies to it unchanged; its refusals carry their own
+// code (BACKEND_UNAVAILABLE when it could not answer) and refuse even in
+// public namespaces.
+//
 // cmd/ionbus builds one Guard from its configuration, sets
 // Guard.AllowRequest on the Engine.IO config before broker.New, then calls
 // Attach for every configured namespace. Embedders do the same.
@@ -13,7 +22,9 @@
 //
 //   - CONNECT_ERROR "Authentication failed" with data.code AUTH_REQUIRED,
 //     AUTH_INVALID_SESSION, AUTH_INSUFFICIENT_PRIVILEGES,
-//     CSRF_TOKEN_INVALID or AUTH_SERVICE_UNAVAILABLE;
+//     CSRF_TOKEN_INVALID, AUTH_SERVICE_UNAVAILABLE, BACKEND_UNAVAILABLE
+//     (data.retry_possible true) or an Authenticator's own code (with
+//     data.message and data.details);
 //   - CONNECT_ERROR "Connection limit exceeded" with data.code
 //     CONNECTION_LIMIT_EXCEEDED (concurrent per user or IP, or attempts
 //     per IP per window: data.reason says which);
@@ -26,7 +37,8 @@
 //     when the token expires; "auth:refresh" renews it;
 //   - for join_room / leave_room: room_joined / room_left, or the standard
 //     "error" event {error_code, error_message, error_details,
-//     retry_possible, timestamp}.
+//     retry_possible, timestamp} (ErrorPayload builds it, for other
+//     packages that answer in the same shape).
 //
 // Timestamps in payloads are milliseconds since the Unix epoch.
 //

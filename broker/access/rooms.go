@@ -122,28 +122,35 @@ func expandTemplates(templates []string, id *auth.Identity) []string {
 	return out
 }
 
-// glob matches s against p where '*' matches any run of characters
-// (including none) and every other character matches itself.
+// Glob reports whether s matches the pattern p, where '*' matches any run
+// of characters (including none) and every other character matches
+// itself. It runs in O(len(p)*len(s)) time at worst, so a pattern from
+// configuration is safe against names chosen by clients.
+func Glob(p, s string) bool { return glob(p, s) }
+
+// glob is the classic star-backtracking matcher: on a mismatch it resumes
+// after the last '*', which consumes one more character of s. Only the
+// last star needs remembering, so there is no recursion.
 func glob(p, s string) bool {
-	for {
-		star := strings.IndexByte(p, '*')
-		if star < 0 {
-			return p == s
-		}
-		if !strings.HasPrefix(s, p[:star]) {
+	pi, si := 0, 0
+	star, mark := -1, 0 // index of the last '*' in p, and where in s it started matching
+	for si < len(s) {
+		switch {
+		case pi < len(p) && p[pi] == '*':
+			star, mark = pi, si
+			pi++
+		case pi < len(p) && p[pi] == s[si]:
+			pi++
+			si++
+		case star >= 0:
+			mark++
+			pi, si = star+1, mark
+		default:
 			return false
 		}
-		s = s[star:]
-		p = p[star+1:]
-		if p == "" {
-			return true
-		}
-		// Try every position for the rest of the pattern.
-		for i := 0; i <= len(s); i++ {
-			if glob(p, s[i:]) {
-				return true
-			}
-		}
-		return false
 	}
+	for pi < len(p) && p[pi] == '*' {
+		pi++
+	}
+	return pi == len(p)
 }
