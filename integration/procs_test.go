@@ -224,6 +224,7 @@ type ionbusNode struct {
 	port   int
 	apiPor int
 	cfg    string
+	env    []string // extra KEY=value for the process
 	p      *proc
 	http   *http.Client
 }
@@ -285,18 +286,41 @@ func renderConfig(s nodeSpec, port, apiPort int) string {
 // every node answers /healthz with "ok".
 func startIonbus(t *testing.T, specs ...nodeSpec) []*ionbusNode {
 	t.Helper()
-	bin := ionbusBinary(t)
 	var nodes []*ionbusNode
 	for _, s := range specs {
-		n := &ionbusNode{spec: s, port: freePort(t), apiPor: freePort(t),
-			http: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}}
-		n.cfg = filepath.Join(t.TempDir(), "ionbus-"+s.ID+".yaml")
-		if err := os.WriteFile(n.cfg, []byte(renderConfig(s, n.port, n.apiPor)), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		n.start(t, bin)
-		nodes = append(nodes, n)
+		nodes = append(nodes, launchIonbus(t, s.ID, func(port, apiPort int) string { return renderConfig(s, port, apiPort) }))
 	}
+	return waitIonbus(t, nodes)
+}
+
+// startIonbusYAML runs one `ionbus serve` with a configuration of the
+// test's own: render gets the node's public and API ports and returns
+// the whole YAML (api.key must be clusterAPIKey for do/emit). Extra
+// environment variables (KEY=value) are added to the process's.
+func startIonbusYAML(t *testing.T, id string, render func(port, apiPort int) string, env ...string) *ionbusNode {
+	t.Helper()
+	return waitIonbus(t, []*ionbusNode{launchIonbus(t, id, render, env...)})[0]
+}
+
+// launchIonbus writes the configuration of one node and starts it.
+func launchIonbus(t *testing.T, id string, render func(port, apiPort int) string, env ...string) *ionbusNode {
+	t.Helper()
+	bin := ionbusBinary(t)
+	n := &ionbusNode{spec: nodeSpec{ID: id}, port: freePort(t), apiPor: freePort(t),
+		http: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}}
+	n.cfg = filepath.Join(t.TempDir(), "ionbus-"+id+".yaml")
+	if err := os.WriteFile(n.cfg, []byte(render(n.port, n.apiPor)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n.env = env
+	n.start(t, bin)
+	return n
+}
+
+// waitIonbus waits until every node answers /healthz with "ok", and
+// prints their logs when the test fails.
+func waitIonbus(t *testing.T, nodes []*ionbusNode) []*ionbusNode {
+	t.Helper()
 	for _, n := range nodes {
 		n.waitHealth(t, "ok", 15*time.Second)
 	}
@@ -312,7 +336,7 @@ func startIonbus(t *testing.T, specs ...nodeSpec) []*ionbusNode {
 
 func (n *ionbusNode) start(t *testing.T, bin string) {
 	cmd := exec.Command(bin, "serve", "--config", n.cfg)
-	cmd.Env = os.Environ()
+	cmd.Env = append(os.Environ(), n.env...)
 	n.p = startProc(t, "ionbus "+n.spec.ID, cmd)
 }
 

@@ -7,8 +7,10 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -20,6 +22,7 @@ import (
 	"github.com/ionbus/ionbus/adapter/redisadapter"
 	"github.com/ionbus/ionbus/broker/access"
 	"github.com/ionbus/ionbus/broker/auth"
+	"github.com/ionbus/ionbus/broker/bridge"
 )
 
 // Config is the configuration file format of `ionbus serve`: a contract
@@ -46,6 +49,7 @@ type Config struct {
 	Auth            AuthConfig        `yaml:"auth"`
 	Limits          LimitsConfig      `yaml:"limits"`
 	Presence        PresenceConfig    `yaml:"presence"`
+	Backend         BackendConfig     `yaml:"backend"`
 	Log             LogConfig         `yaml:"log"`
 	TLS             TLSConfig         `yaml:"tls"`
 }
@@ -97,6 +101,27 @@ type NamespaceConfig struct {
 	CSRF bool `yaml:"csrf"`
 	// Presence tracking in this namespace; all empty = off.
 	Presence NamespacePresence `yaml:"presence"`
+	// Authenticate is how sockets are identified: "jwt" (default),
+	// "backend" (the backend's connect hook) or "jwt_or_backend" (the
+	// hook when no valid token came).
+	Authenticate string `yaml:"authenticate"`
+	// Events forward matching client events to the backend; the first
+	// rule that matches routes the event.
+	Events []EventRuleConfig `yaml:"events"`
+}
+
+// EventRuleConfig forwards the client events whose name matches one of
+// Match (names, or globs with '*') to the backend.
+type EventRuleConfig struct {
+	Match []string `yaml:"match"`
+	// Via is "http" (default: synchronous POST, the answer acks, emits,
+	// joins) or "stream" (XADD to backend.stream.key, at least once).
+	Via string `yaml:"via"`
+}
+
+// usesBackend reports whether the namespace needs the backend bridge.
+func (ns NamespaceConfig) usesBackend() bool {
+	return len(ns.Events) > 0 || (ns.Authenticate != "" && ns.Authenticate != "jwt")
 }
 
 // RoomsConfig lists the rooms clients may join themselves.
@@ -201,6 +226,45 @@ type PresenceConfig struct {
 	MaxPageSize  int      `yaml:"max_page_size"`
 }
 
+// BackendConfig is the backend bridge (package broker/bridge): the
+// connect hook, forwarded client events and lifecycle events. An empty
+// URL turns it off.
+type BackendConfig struct {
+	URL            string   `yaml:"url"`
+	Secret         string   `yaml:"secret"` // HMAC key of X-Ionbus-Signature; prefer IONBUS_BACKEND_SECRET
+	Timeout        Duration `yaml:"timeout"`
+	ForwardHeaders []string `yaml:"forward_headers"` // lower-case names; [] forwards none
+	MaxInflight    int      `yaml:"max_inflight"`    // hook requests per node
+	// MaxInflightPerSocket bounds one socket's forwarded events queued or
+	// in flight; past it the event is refused with BACKEND_BUSY.
+	MaxInflightPerSocket int                    `yaml:"max_inflight_per_socket"`
+	CacheTTL             Duration               `yaml:"cache_ttl"`        // connect answers; 0 turns the cache off
+	CacheSize            int                    `yaml:"cache_size"`       // cached connect answers
+	RefreshInterval      Duration               `yaml:"refresh_interval"` // 0: no refresh calls
+	MaxBodyBytes         int                    `yaml:"max_body_bytes"`   // bytes, requests and answers
+	NodeTTL              Duration               `yaml:"node_ttl"`         // a dead node's disconnects come within ~4/3 of it
+	Stream               BackendStreamConfig    `yaml:"stream"`
+	Lifecycle            BackendLifecycleConfig `yaml:"lifecycle"`
+}
+
+// BackendStreamConfig is the Redis Stream of events routed via stream.
+type BackendStreamConfig struct {
+	Key    string `yaml:"key"`
+	MaxLen int64  `yaml:"max_len"` // XADD MAXLEN ~
+}
+
+// BackendLifecycleConfig is the stream of lifecycle events (connect,
+// disconnect, join, leave, online, offline). An empty Stream turns them
+// off; they need Redis.
+type BackendLifecycleConfig struct {
+	Stream        string   `yaml:"stream"`
+	MaxLen        int64    `yaml:"max_len"` // XADD MAXLEN ~
+	Webhook       bool     `yaml:"webhook"` // also POST batches to backend.url
+	BatchSize     int      `yaml:"batch_size"`
+	FlushInterval Duration `yaml:"flush_interval"`
+	RetryFor      Duration `yaml:"retry_for"` // webhook retries of one batch
+}
+
 // LogConfig is the process log.
 type LogConfig struct {
 	Level  string `yaml:"level"`  // trace, debug, info, warn, error
@@ -249,6 +313,23 @@ func Default() Config {
 			MaxMetaBytes: 1024,
 			PageSize:     100,
 			MaxPageSize:  1000,
+		},
+		Backend: BackendConfig{
+			Timeout:              Duration(bridge.DefaultTimeout),
+			ForwardHeaders:       append([]string(nil), bridge.DefaultForwardHeaders...),
+			MaxInflight:          bridge.DefaultMaxInflight,
+			MaxInflightPerSocket: bridge.DefaultMaxInflightPerSocket,
+			CacheTTL:             Duration(bridge.DefaultCacheTTL),
+			CacheSize:            bridge.DefaultCacheSize,
+			MaxBodyBytes:         bridge.DefaultMaxBodyBytes,
+			NodeTTL:              Duration(bridge.DefaultNodeTTL),
+			Stream:               BackendStreamConfig{Key: bridge.DefaultStreamKey, MaxLen: bridge.DefaultMaxLen},
+			Lifecycle: BackendLifecycleConfig{
+				MaxLen:        bridge.DefaultMaxLen,
+				BatchSize:     bridge.DefaultBatchSize,
+				FlushInterval: Duration(bridge.DefaultFlushInterval),
+				RetryFor:      Duration(bridge.DefaultRetryFor),
+			},
 		},
 		Log: LogConfig{Level: "info", Format: "json"},
 	}
@@ -443,6 +524,20 @@ var envVars = []envVar{
 	{"IONBUS_PRESENCE_MAX_META_BYTES", setInt(func(c *Config) *int { return &c.Presence.MaxMetaBytes })},
 	{"IONBUS_PRESENCE_PAGE_SIZE", setInt(func(c *Config) *int { return &c.Presence.PageSize })},
 	{"IONBUS_PRESENCE_MAX_PAGE_SIZE", setInt(func(c *Config) *int { return &c.Presence.MaxPageSize })},
+	{"IONBUS_BACKEND_URL", setString(func(c *Config) *string { return &c.Backend.URL })},
+	{"IONBUS_BACKEND_SECRET", setString(func(c *Config) *string { return &c.Backend.Secret })},
+	{"IONBUS_BACKEND_TIMEOUT", setDuration(func(c *Config) *Duration { return &c.Backend.Timeout })},
+	{"IONBUS_BACKEND_FORWARD_HEADERS", setList(func(c *Config) *[]string { return &c.Backend.ForwardHeaders })},
+	{"IONBUS_BACKEND_MAX_INFLIGHT", setInt(func(c *Config) *int { return &c.Backend.MaxInflight })},
+	{"IONBUS_BACKEND_MAX_INFLIGHT_PER_SOCKET", setInt(func(c *Config) *int { return &c.Backend.MaxInflightPerSocket })},
+	{"IONBUS_BACKEND_CACHE_TTL", setDuration(func(c *Config) *Duration { return &c.Backend.CacheTTL })},
+	{"IONBUS_BACKEND_CACHE_SIZE", setInt(func(c *Config) *int { return &c.Backend.CacheSize })},
+	{"IONBUS_BACKEND_REFRESH_INTERVAL", setDuration(func(c *Config) *Duration { return &c.Backend.RefreshInterval })},
+	{"IONBUS_BACKEND_MAX_BODY_BYTES", setInt(func(c *Config) *int { return &c.Backend.MaxBodyBytes })},
+	{"IONBUS_BACKEND_NODE_TTL", setDuration(func(c *Config) *Duration { return &c.Backend.NodeTTL })},
+	{"IONBUS_BACKEND_STREAM_KEY", setString(func(c *Config) *string { return &c.Backend.Stream.Key })},
+	{"IONBUS_BACKEND_LIFECYCLE_STREAM", setString(func(c *Config) *string { return &c.Backend.Lifecycle.Stream })},
+	{"IONBUS_BACKEND_LIFECYCLE_WEBHOOK", setBool(func(c *Config) *bool { return &c.Backend.Lifecycle.Webhook })},
 	{"IONBUS_LOG_LEVEL", setString(func(c *Config) *string { return &c.Log.Level })},
 	{"IONBUS_LOG_FORMAT", setString(func(c *Config) *string { return &c.Log.Format })},
 }
@@ -520,6 +615,7 @@ func (c *Config) Validate() error {
 		if len(ns.Presence.Visible) > 0 && !ns.Presence.enabled() {
 			bad("namespaces[%s].presence.visible: set namespace or rooms too", ns.Name)
 		}
+		c.validateNamespaceBackend(ns, bad)
 	}
 	if c.API.Listen != "" && c.API.Listen == c.Listen && !strings.HasSuffix(c.Listen, ":0") {
 		bad("api.listen: must differ from listen (the API is never served on the public listener)")
@@ -535,6 +631,7 @@ func (c *Config) Validate() error {
 		bad("auth.jwt.algorithms: set without a key (secret, public_key_file or jwks_url)")
 	}
 	c.validateLimits(bad)
+	c.validateBackend(bad)
 	p := c.Presence
 	if p.NodeTTL <= 0 || p.MaxMetaBytes <= 0 || p.PageSize <= 0 || p.MaxPageSize <= 0 {
 		bad("presence: node_ttl, max_meta_bytes, page_size and max_page_size must be positive")
@@ -577,6 +674,72 @@ func (c *Config) validateRedis(bad func(string, ...any)) {
 	}
 	if r.RequestTimeout <= 0 {
 		bad("redis.request_timeout: must be positive")
+	}
+}
+
+// validateNamespaceBackend checks a namespace's authenticate and events.
+func (c *Config) validateNamespaceBackend(ns NamespaceConfig, bad func(string, ...any)) {
+	if _, err := access.ParseAuthMode(ns.Authenticate); err != nil {
+		bad("namespaces[%s].authenticate: %v", ns.Name, err)
+	}
+	if ns.usesBackend() && c.Backend.URL == "" {
+		bad("namespaces[%s]: authenticate %q and events need backend.url", ns.Name, ns.Authenticate)
+	}
+	for i, rule := range ns.Events {
+		if len(rule.Match) == 0 || slices.Contains(rule.Match, "") {
+			bad("namespaces[%s].events[%d].match: list event names or globs", ns.Name, i)
+		}
+		via, err := eventVia(rule.Via)
+		if err != nil {
+			bad("namespaces[%s].events[%d].via: %v", ns.Name, i, err)
+		} else if via == bridge.ViaStream && !c.Redis.enabled() {
+			bad("namespaces[%s].events[%d].via: stream needs redis.url", ns.Name, i)
+		}
+	}
+}
+
+// eventVia reads events[].via; empty is http.
+func eventVia(s string) (bridge.Via, error) {
+	if s == "" {
+		return bridge.ViaHTTP, nil
+	}
+	v, err := bridge.ParseVia(s)
+	if err != nil {
+		return 0, fmt.Errorf("%q: want http or stream", s)
+	}
+	return v, nil
+}
+
+func (c *Config) validateBackend(bad func(string, ...any)) {
+	b := c.Backend
+	if b.URL == "" {
+		if b.Lifecycle.Stream != "" {
+			bad("backend.lifecycle.stream: set backend.url too")
+		}
+		return
+	}
+	if u, err := url.Parse(b.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		bad("backend.url: want an absolute http or https URL") // never echo: it may carry credentials
+	}
+	if b.Timeout <= 0 || b.NodeTTL <= 0 || b.Lifecycle.FlushInterval <= 0 || b.Lifecycle.RetryFor <= 0 {
+		bad("backend: timeout, node_ttl, lifecycle.flush_interval and lifecycle.retry_for must be positive")
+	}
+	for name, n := range map[string]int{
+		"max_inflight": b.MaxInflight, "max_inflight_per_socket": b.MaxInflightPerSocket,
+		"cache_size": b.CacheSize, "max_body_bytes": b.MaxBodyBytes, "lifecycle.batch_size": b.Lifecycle.BatchSize,
+	} {
+		if n < 1 {
+			bad("backend.%s: must be positive", name)
+		}
+	}
+	if b.Stream.Key == "" || b.Stream.MaxLen < 1 || b.Lifecycle.MaxLen < 1 {
+		bad("backend.stream.key is required; stream.max_len and lifecycle.max_len must be positive")
+	}
+	if b.Lifecycle.Stream != "" && !c.Redis.enabled() {
+		bad("backend.lifecycle.stream: needs redis.url (lifecycle events are tracked in Redis)")
+	}
+	if b.Lifecycle.Webhook && b.Lifecycle.Stream == "" {
+		bad("backend.lifecycle.webhook: set backend.lifecycle.stream too")
 	}
 }
 

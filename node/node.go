@@ -18,6 +18,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/ionbus/ionbus/broker"
+	"github.com/ionbus/ionbus/broker/access"
 	"github.com/ionbus/ionbus/broker/api"
 	"github.com/ionbus/ionbus/broker/online"
 )
@@ -88,6 +89,20 @@ func New(cfg Config, log zerolog.Logger) (_ *Node, err error) {
 		// After every session is closed and before the adapter closes:
 		// the leaves reach the other nodes.
 		srv.OnDrained(n.online.Shutdown)
+	}
+	if b := comp.Bridge; b != nil {
+		// Before the guard: the bridge's connection handler (answer data
+		// and rooms, lifecycle) is registered with its event routes.
+		for _, ns := range cfg.Namespaces {
+			if err := b.Attach(nss[ns.Name], comp.BridgeRules[ns.Name]); err != nil {
+				return nil, fmt.Errorf("backend: %w", err)
+			}
+		}
+		srv.OnDrained(b.Shutdown)
+		srv.AddStats("bridge", func() any { return b.Stats() })
+	}
+	for _, ns := range cfg.Namespaces {
+		nss[ns.Name].OnUnhandled(answerUnhandled)
 	}
 	// The guard's middleware takes the connection slot, so it is attached
 	// last, after anything else that may refuse a socket. Middlewares an
@@ -310,7 +325,26 @@ func (n *Node) startComponents(ctx context.Context) error {
 			return fmt.Errorf("presence: %w", err)
 		}
 	}
+	if n.comp.Bridge != nil {
+		if err := n.comp.Bridge.Start(ctx); err != nil {
+			return fmt.Errorf("backend: %w", err)
+		}
+	}
 	return nil
+}
+
+// CodeEventNotHandled answers the ack of a client event that no handler,
+// built-in event or backend rule takes, instead of a silent timeout.
+const CodeEventNotHandled = "EVENT_NOT_HANDLED"
+
+// answerUnhandled is every configured namespace's OnUnhandled: an event
+// that asked for an ack gets the standard error payload as the ack's
+// only argument; one without an ack is dropped, as before.
+func answerUnhandled(e *broker.Event) {
+	if e.WantsAck() {
+		_ = e.Ack(access.ErrorPayload(CodeEventNotHandled,
+			fmt.Sprintf("no handler for event %q", e.Name), map[string]any{"event": e.Name}, false, time.Now()))
+	}
 }
 
 // Err reports a listener that failed after Start (the node keeps running
@@ -347,7 +381,8 @@ func (n *Node) Run(ctx context.Context) error {
 //  2. broker.Shutdown refuses new sessions and closes every session
 //     (websocket 1001, so clients reconnect to another node); its
 //     OnDrained hooks then run while the adapter is still up: presence
-//     evicts this node's entries and publishes the leaves; then the
+//     evicts this node's entries and publishes the leaves, the backend
+//     bridge writes the last lifecycle events; then the
 //     adapter unsubscribes and deletes its liveness key; OnShutdown
 //     hooks run beside it;
 //  3. the limits heartbeat (RedisSlots.Run) stops and ReleaseAll frees
@@ -390,6 +425,9 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	wg.Wait()
 	if n.online != nil {
 		record(n.online.Shutdown(ctx)) // no-op when OnDrained ran it
+	}
+	if n.comp.Bridge != nil {
+		record(n.comp.Bridge.Shutdown(ctx)) // likewise
 	}
 	if n.stopSlots != nil {
 		n.stopSlots()

@@ -73,9 +73,15 @@ type wsClient struct {
 
 func dialSocket(t *testing.T, n *Node, authPayload string) *wsClient {
 	t.Helper()
+	return dialSocketHeader(t, n, authPayload, nil)
+}
+
+// dialSocketHeader is dialSocket with extra handshake headers.
+func dialSocketHeader(t *testing.T, n *Node, authPayload string, h http.Header) *wsClient {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	conn, br, _, err := ws.Dial(ctx, "ws://"+n.Addr().String()+"/socket.io/?EIO=4&transport=websocket")
+	conn, br, _, err := ws.Dialer{Header: ws.HandshakeHeaderHTTP(h)}.Dial(ctx, "ws://"+n.Addr().String()+"/socket.io/?EIO=4&transport=websocket")
 	if err != nil {
 		t.Fatal(err)
 	}

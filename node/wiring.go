@@ -17,6 +17,7 @@ import (
 	"github.com/ionbus/ionbus/broker/access"
 	"github.com/ionbus/ionbus/broker/api"
 	"github.com/ionbus/ionbus/broker/auth"
+	"github.com/ionbus/ionbus/broker/bridge"
 	"github.com/ionbus/ionbus/broker/online"
 	"github.com/ionbus/ionbus/connection"
 	"github.com/ionbus/ionbus/limits"
@@ -43,6 +44,11 @@ type components struct {
 	// once the pattern parents exist.
 	PresencePatterns []namedRules
 	Store            presence.Store // nil when no namespace tracks presence
+	// Bridge carries connects, client events and lifecycle events to the
+	// backend; nil when backend.url is empty. BridgeRules are the event
+	// rules by namespace name, for Bridge.Attach.
+	Bridge      *bridge.Bridge
+	BridgeRules map[string]bridge.NamespaceRules
 }
 
 // mapConfig is the one place where the application configuration becomes
@@ -97,6 +103,11 @@ func mapConfig(c Config, log *zerolog.Logger) (comp components, err error) {
 			return components{}, fmt.Errorf("limits: %w", err)
 		}
 	}
+	if c.Backend.URL != "" {
+		if comp.Bridge, comp.BridgeRules, err = newBridge(c, comp.NodeID, comp.Redis, log); err != nil {
+			return components{}, err
+		}
+	}
 	guardCfg := access.Config{
 		Verifier:             verifier,
 		Origins:              append([]string(nil), c.CORS.Origins...),
@@ -105,6 +116,9 @@ func mapConfig(c Config, log *zerolog.Logger) (comp components, err error) {
 	}
 	if comp.Limiter != nil { // a typed nil would read as "limits configured"
 		guardCfg.Limiter = comp.Limiter
+	}
+	if comp.Bridge != nil {
+		guardCfg.Authenticator = comp.Bridge
 	}
 	if comp.Guard, err = access.New(guardCfg); err != nil {
 		return components{}, fmt.Errorf("access: %w", err)
@@ -272,14 +286,73 @@ func accessRules(ns NamespaceConfig) (access.Rules, error) {
 	if err != nil {
 		return access.Rules{}, fmt.Errorf("namespaces[%s].access: %w", ns.Name, err)
 	}
+	mode, err := access.ParseAuthMode(ns.Authenticate)
+	if err != nil {
+		return access.Rules{}, fmt.Errorf("namespaces[%s].authenticate: %w", ns.Name, err)
+	}
 	return access.Rules{
 		Access:       acc,
+		Authenticate: mode,
 		AutoJoin:     append([]string(nil), ns.AutoJoin...),
 		RoomsAllow:   append([]string(nil), ns.Rooms.Allow...),
 		CompatEvents: ns.CompatEvents,
 		RedirectURL:  ns.RedirectURL,
 		RequireCSRF:  ns.CSRF,
 	}, nil
+}
+
+// newBridge maps backend.* and namespaces[].events. The secret comes
+// from the configuration (IONBUS_BACKEND_SECRET overrides it like any
+// key); it is never logged.
+func newBridge(c Config, nodeID string, rdb redis.UniversalClient, log *zerolog.Logger) (*bridge.Bridge, map[string]bridge.NamespaceRules, error) {
+	b := c.Backend
+	cfg := bridge.Config{
+		URL:                  b.URL,
+		Secret:               b.Secret,
+		Timeout:              b.Timeout.D(),
+		ForwardHeaders:       append([]string{}, b.ForwardHeaders...), // non-nil: [] forwards none
+		MaxInflight:          b.MaxInflight,
+		MaxInflightPerSocket: b.MaxInflightPerSocket,
+		CacheTTL:             b.CacheTTL.D(),
+		CacheSize:            b.CacheSize,
+		DisableCache:         b.CacheTTL == 0,
+		RefreshInterval:      b.RefreshInterval.D(),
+		MaxBodyBytes:         b.MaxBodyBytes,
+		Stream:               bridge.StreamConfig{Key: b.Stream.Key, MaxLen: b.Stream.MaxLen},
+		Lifecycle: bridge.LifecycleConfig{
+			Stream:        b.Lifecycle.Stream,
+			MaxLen:        b.Lifecycle.MaxLen,
+			Webhook:       b.Lifecycle.Webhook,
+			BatchSize:     b.Lifecycle.BatchSize,
+			FlushInterval: b.Lifecycle.FlushInterval.D(),
+			RetryFor:      b.Lifecycle.RetryFor.D(),
+		},
+		NodeID:    nodeID,
+		NodeTTL:   b.NodeTTL.D(),
+		KeyPrefix: keyPrefix(c.Redis.Key, "bridge"),
+		Logger:    log.With().Str("component", "bridge").Logger(),
+	}
+	rules := make(map[string]bridge.NamespaceRules, len(c.Namespaces))
+	for _, ns := range c.Namespaces {
+		var r bridge.NamespaceRules
+		for i, e := range ns.Events {
+			via, err := eventVia(e.Via)
+			if err != nil {
+				return nil, nil, fmt.Errorf("namespaces[%s].events[%d].via: %w", ns.Name, i, err)
+			}
+			r.Events = append(r.Events, bridge.EventRule{Match: append([]string(nil), e.Match...), Via: via})
+		}
+		rules[ns.Name] = r
+	}
+	var client redis.UniversalClient
+	if rdb != nil { // a typed nil would read as "Redis configured"
+		client = rdb
+	}
+	br, err := bridge.New(cfg, client)
+	if err != nil {
+		return nil, nil, fmt.Errorf("backend: %w", err)
+	}
+	return br, rules, nil
 }
 
 // presenceConfig maps presence.* and namespaces[].presence, and builds

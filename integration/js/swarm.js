@@ -4,7 +4,8 @@
 // the order it happened (one process, so the order is causal).
 //
 // Commands:
-//   {"cmd":"connect","id":"a1","url":"http://...","auth":{...},"transports":["websocket"],"nsp":"/","reconnection":false}
+//   {"cmd":"connect","id":"a1","url":"http://...","auth":{...},"transports":["websocket"],"nsp":"/","reconnection":false,
+//    "headers":{"cookie":"session=..."}}   (handshake headers, both transports)
 //   {"cmd":"emit","id":"a1","event":"join_room","args":[...],"ack":true,"seq":7}
 //   {"cmd":"disconnect","id":"a1"}
 //   {"cmd":"exit"}
@@ -43,6 +44,7 @@ function connect(c) {
     forceNew: true,
     transports: c.transports || ["websocket"],
     auth: c.auth || {},
+    extraHeaders: c.headers || {},
     reconnection: !!c.reconnection,
     reconnectionDelay: 50,
     reconnectionDelayMax: 200,
