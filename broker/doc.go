@@ -4,7 +4,7 @@
 // chain, connection state recovery, and the broadcast API
 // (srv.To("room").Except("other").Emit(...)).
 //
-// Who calls it: cmd/ionbus builds a Server from its configuration and
+// Who calls it: package node builds a Server from its configuration and
 // mounts it on the public HTTP listener; embedders do the same. The
 // Engine.IO layer calls it through connection.Handler; the adapter calls it
 // through adapter.Handler with what other nodes publish.

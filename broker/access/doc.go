@@ -13,7 +13,7 @@
 // code (BACKEND_UNAVAILABLE when it could not answer) and refuse even in
 // public namespaces.
 //
-// cmd/ionbus builds one Guard from its configuration, sets
+// Package node builds one Guard from its configuration, sets
 // Guard.AllowRequest on the Engine.IO config before broker.New, then calls
 // Attach for every configured namespace. Embedders do the same.
 //

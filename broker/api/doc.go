@@ -14,7 +14,7 @@
 // in constant time). An empty Key refuses every /api/v1 request unless
 // Config.Insecure is set, so a forgotten key fails closed.
 //
-// Who calls it: cmd/ionbus mounts the handler on api.listen; embedders may
+// Who calls it: package node mounts the handler on api.listen; embedders may
 // mount it on any http.Server. The handler only calls the public broker
 // API (Of, To, Except, Emit, EmitWithAck, FetchSockets, DisconnectSockets,
 // Stats), so it behaves exactly like application code on the node.

@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"encoding/hex"
 	"errors"
 	"strings"
 	"testing"
@@ -45,4 +46,38 @@ func TestSignVerify(t *testing.T) {
 			t.Errorf("%s: got %v want %v", tc.name, err, tc.want)
 		}
 	}
+}
+
+// FuzzVerify: any header and body is answered with nil or one of the
+// three errors, never a panic, and nil only for a header that carries
+// the body's true HMAC.
+func FuzzVerify(f *testing.F) {
+	secret := []byte("fuzz-secret")
+	now := time.Unix(1764033600, 0)
+	body := []byte(`{"type":"event"}`)
+	f.Add(Sign(secret, now, body), body)
+	f.Add("t=1764033600,v1=zz", body)
+	f.Add("t=,v1=", []byte{})
+	f.Add("v1=00,v1=11,t=-1", []byte("x"))
+	f.Add("t=99999999999999999999,v1=00", body)
+	f.Fuzz(func(t *testing.T, header string, body []byte) {
+		err := Verify(secret, header, body, now, 5*time.Minute)
+		switch {
+		case err == nil:
+			// The last t= is the one signed; the header must carry its
+			// true HMAC over body.
+			var ts string
+			for part := range strings.SplitSeq(header, ",") {
+				if v, ok := strings.CutPrefix(strings.TrimSpace(part), "t="); ok {
+					ts = v
+				}
+			}
+			if !strings.Contains(strings.ToLower(header), "v1="+hex.EncodeToString(mac(secret, ts, body))) {
+				t.Fatalf("accepted %q for body %q", header, body)
+			}
+		case errors.Is(err, ErrSignatureMissing), errors.Is(err, ErrSignatureMismatch), errors.Is(err, ErrSignatureExpired):
+		default:
+			t.Fatalf("unexpected error %v", err)
+		}
+	})
 }
