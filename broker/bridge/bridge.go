@@ -27,7 +27,9 @@ type Bridge struct {
 	hooks *hookClient
 	cache *connectCache
 	life  *lifecycle // nil when lifecycle events are off
-	stats stats
+	// streamQ batches the XADDs of events routed ViaStream.
+	streamQ streamBatcher
+	stats   stats
 
 	// reqCtx is the parent of every hook call and Redis write; it is
 	// canceled when Shutdown's context ends (and when Shutdown returns).
@@ -62,6 +64,7 @@ func New(cfg Config, rdb redis.UniversalClient) (*Bridge, error) {
 	log := cfg.Logger.With().Str("component", "bridge").Logger()
 	b := &Bridge{cfg: cfg, rdb: rdb, log: log, burst: newBurstLog(log, cfg.Now)}
 	b.hooks = newHookClient(&b.cfg, &b.stats, b.burst)
+	b.streamQ.b = b
 	ttl := cfg.CacheTTL
 	if cfg.DisableCache {
 		ttl = 0

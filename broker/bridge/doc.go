@@ -112,7 +112,9 @@
 // ack ("true"/"false"), socket (JSON text, as above), node, time
 // (RFC 3339 with nanoseconds, UTC): at least once. The ack, when asked,
 // confirms the enqueue: [{"ok":true,"id":"<entry id>"}]; a failed XADD
-// answers BACKEND_UNAVAILABLE.
+// answers BACKEND_UNAVAILABLE. XADDs are group-committed (streambatch.go):
+// those of all sockets that arrive while a pipeline is in flight go out
+// together in the next one (at most 512), in submission order.
 //
 // Binary arguments travel in JSON as {"_binary":true,"base64":"<standard
 // base64>"}, in requests and stream entries; the same objects in an
@@ -165,6 +167,7 @@
 // distinct session holds a worker (connection.Config.Workers, 4 x
 // GOMAXPROCS by default); keep Timeout short. Event hooks never block the
 // session callback. Goroutines: one worker per socket with queued events,
+// one stream flusher while XADDs wait,
 // one per refresh call, and between Start and Shutdown the lifecycle
 // writer, the webhook sender and the heartbeat/sweep loop; all are
 // counted and waited for by Shutdown.

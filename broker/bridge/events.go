@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
 	"github.com/ionbus/ionbus/broker"
@@ -199,19 +198,16 @@ func (b *Bridge) forwardStream(e *broker.Event, args []any, sock *socketInfo) {
 	}
 	ctx, cancel := b.callCtx(context.Background())
 	ctx, cancelT := context.WithTimeout(ctx, b.cfg.Timeout)
-	id, err := b.rdb.XAdd(ctx, &redis.XAddArgs{
-		Stream: b.cfg.Stream.Key, MaxLen: b.cfg.Stream.MaxLen, Approx: true,
-		Values: []any{
-			"type", HookEvent,
-			"namespace", e.Socket.Namespace().Name(),
-			"event", e.Name,
-			"args", string(argsJSON),
-			"ack", strconv.FormatBool(e.WantsAck()),
-			"socket", string(marshalSocket(sock)),
-			"node", b.cfg.NodeID,
-			"time", b.cfg.Now().UTC().Format(time.RFC3339Nano),
-		},
-	}).Result()
+	id, err := b.streamQ.add(ctx, []any{
+		"type", HookEvent,
+		"namespace", e.Socket.Namespace().Name(),
+		"event", e.Name,
+		"args", string(argsJSON),
+		"ack", strconv.FormatBool(e.WantsAck()),
+		"socket", string(marshalSocket(sock)),
+		"node", b.cfg.NodeID,
+		"time", b.cfg.Now().UTC().Format(time.RFC3339Nano),
+	})
 	cancelT()
 	cancel()
 	if err != nil {

@@ -454,3 +454,70 @@ func TestLapseResync(t *testing.T) {
 		t.Fatalf("stats %+v", a.bridge.Stats().Life)
 	}
 }
+
+// pipelineCounter counts the pipelines and the commands a client sends.
+type pipelineCounter struct{ pipelines, cmds atomic.Int64 }
+
+func (p *pipelineCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (p *pipelineCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		p.cmds.Add(1)
+		return next(ctx, cmd)
+	}
+}
+func (p *pipelineCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		p.pipelines.Add(1)
+		p.cmds.Add(int64(len(cmds)))
+		return next(ctx, cmds)
+	}
+}
+
+// TestStreamGroupCommit: XADDs of many sockets at once share pipelines,
+// and each socket's entries keep the order it sent them.
+func TestStreamGroupCommit(t *testing.T) {
+	rdb, prefix := testRedis(t)
+	var pc pipelineCounter
+	rdb.AddHook(&pc)
+	key := prefix + ":events"
+	rules := NamespaceRules{Events: []EventRule{{Match: []string{"track_*"}, Via: ViaStream}}}
+	n := startNode(t, newBackend(t, admitAll), nodeOptions{rdb: rdb, rules: rules, cfg: Config{MaxInflightPerSocket: 1000, Stream: StreamConfig{Key: key, MaxLen: 1 << 20}}})
+	const sockets, each = 20, 200
+	clients := make([]*client, sockets)
+	for i := range clients {
+		clients[i] = dial(t, n, "/", nil)
+	}
+	pc.pipelines.Store(0)
+	var wg sync.WaitGroup
+	for i, c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := range each {
+				c.emit("track_n", i, k)
+			}
+			c.call("track_n", i, each)
+		}()
+	}
+	wg.Wait()
+	es := entries(t, rdb, key)
+	if len(es) != sockets*(each+1) {
+		t.Fatalf("%d entries, want %d", len(es), sockets*(each+1))
+	}
+	next := make([]int, sockets)
+	for _, e := range es {
+		var args [2]int
+		if err := json.Unmarshal([]byte(e["args"]), &args); err != nil {
+			t.Fatal(err)
+		}
+		if args[1] != next[args[0]] {
+			t.Fatalf("socket %d: entry %d after %d", args[0], args[1], next[args[0]]-1)
+		}
+		next[args[0]]++
+	}
+	if p := pc.pipelines.Load(); p >= int64(len(es)) {
+		t.Fatalf("%d pipelines for %d entries: no group commit", p, len(es))
+	} else {
+		t.Logf("%d entries in %d pipelines", len(es), p)
+	}
+}
