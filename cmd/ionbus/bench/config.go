@@ -79,6 +79,7 @@ type config struct {
 	expect     []threshold
 	progress   string // auto|on|off
 	header     http.Header
+	templated  bool // {i} in --auth or a --header value
 	localIPs   []net.IP
 	mergeFiles []string
 }
@@ -123,6 +124,8 @@ common flags:
   --path PATH          Engine.IO path (default /socket.io/)
   --auth JSON          CONNECT auth payload, e.g. '{"token":"..."}'
   --header 'K: V'      extra handshake header (repeatable)
+                       in both, {i} is the socket's number (unique across shards), e.g.
+                       --header 'Cookie: session=s{i}' gives every socket its own session
   --polling-share F    fraction of sockets on HTTP long-polling, 0..1 (default 0)
   --hold D             idle: how long to hold all sockets (default 10s); churn: per-socket hold (default 0)
   --duration D         echo/churn run time; fanout/idle: hard cap on the whole run (default 10s / 10m)
@@ -291,7 +294,9 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 			return bad("--header %q: want 'Name: value'", h)
 		}
 		c.header.Add(strings.TrimSpace(k), strings.TrimSpace(v))
+		c.templated = c.templated || strings.Contains(v, "{i}")
 	}
+	c.templated = c.templated || strings.Contains(c.Auth, "{i}")
 	if c.ShardIndex, c.ShardCount, err = parseShard(shard); err != nil {
 		return bad("--shard: %v", err)
 	}
@@ -422,4 +427,28 @@ func (c *config) tlsConfig() *tls.Config {
 		return nil
 	}
 	return &tls.Config{InsecureSkipVerify: true} //nolint:gosec // asked for by --insecure
+}
+
+// socketOptions personalizes socket number i of this shard: {i} in --auth
+// and in --header values becomes a number unique across shards.
+func (c *config) socketOptions(i int, t target) ([]byte, target) {
+	var auth []byte
+	if c.Auth != "" {
+		auth = []byte(c.Auth)
+	}
+	if !c.templated {
+		return auth, t
+	}
+	n := strconv.Itoa(i*c.ShardCount + c.ShardIndex)
+	if auth != nil {
+		auth = []byte(strings.ReplaceAll(c.Auth, "{i}", n))
+	}
+	h := make(http.Header, len(t.header))
+	for k, vs := range t.header {
+		for _, v := range vs {
+			h.Add(k, strings.ReplaceAll(v, "{i}", n))
+		}
+	}
+	t.header = h
+	return auth, t
 }

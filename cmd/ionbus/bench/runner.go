@@ -103,13 +103,11 @@ func (r *runner) dial(ctx context.Context, i int) (*sock, error) {
 		polling:   usePolling(i, r.cfg.PollingShare),
 		polls:     r.polls,
 	}
-	if r.cfg.Auth != "" {
-		o.auth = []byte(r.cfg.Auth)
-	}
+	var t target
+	o.auth, t = r.cfg.socketOptions(i, r.targets[i%len(r.targets)])
 	if n := len(r.cfg.localIPs); n > 0 {
 		o.local = r.cfg.localIPs[i%n]
 	}
-	t := r.targets[i%len(r.targets)]
 	start := time.Now()
 	r.firstDial.CompareAndSwap(0, start.UnixNano())
 	s, err := connect(ctx, t, o)
