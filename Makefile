@@ -13,11 +13,13 @@ FUZZMINIMIZETIME ?= 10000x
 # Packages outside integration/ (unit tests and Go-driven in-process tests).
 UNIT_PKGS = $$($(GO) list ./... | grep -v '/integration\(/\|$$\)')
 
-.PHONY: test vet unit fuzz integration integration-deps build run
+.PHONY: test deps vet unit fuzz integration integration-deps build run
 
-## test: vet, unit tests with -race, a short run of every fuzz target, then
-## the Node integration suite (needs `cd integration && npm ci` first).
+## test: install what is missing (.ci/deps: redis-server, python3, npm ci
+## in integration/), then vet, unit tests with -race, a short run of every
+## fuzz target, and the Node integration suite.
 test:
+	@bash .ci/deps
 	@$(MAKE) --no-print-directory vet
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory fuzz
@@ -41,9 +43,12 @@ fuzz:
 		$(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZETIME) -timeout 5m "$$pkg"; \
 	done
 
+deps:
+	@bash .ci/deps
+
 integration-deps:
 	@test -d integration/node_modules || { \
-		echo "integration/node_modules is missing: run 'cd integration && npm ci' (or .ci/run)" >&2; exit 1; }
+		echo "integration/node_modules is missing: run 'make deps'" >&2; exit 1; }
 
 integration: integration-deps
 	$(GO) test -race -count=1 -timeout 20m ./integration/...
