@@ -23,6 +23,7 @@ func (c *countConn) ID() string         { return c.id }
 func (c *countConn) RemoteAddr() string { return "127.0.0.1:5555" }
 func (c *countConn) Transport() string  { return "websocket" }
 func (c *countConn) SetValue(v any)     { c.value = v }
+func (c *countConn) Do(fn func()) bool  { fn(); return true }
 func (c *countConn) Value() any         { return c.value }
 func (c *countConn) Close(connection.CloseReason) error {
 	return nil

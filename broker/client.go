@@ -2,6 +2,7 @@ package broker
 
 import (
 	"encoding/json"
+	"slices"
 	"sync"
 	"time"
 
@@ -22,6 +23,7 @@ type client struct {
 	sockets []*Socket   // one per joined namespace: few, so a slice (a map costs ~200 B per client)
 	timer   *time.Timer // connect timeout; nil once a namespace joined
 	closed  bool
+	pending []string // namespaces whose CONNECT runs a blocking middleware chain
 }
 
 // engineHandler adapts Server to connection.Handler.
@@ -131,7 +133,7 @@ func (cl *client) connect(p *protocol.Packet) {
 		return
 	}
 	cl.mu.Lock()
-	dup := cl.socketLocked(ns.name) != nil
+	dup := cl.socketLocked(ns.name) != nil || slices.Contains(cl.pending, ns.name)
 	cl.mu.Unlock()
 	if dup {
 		// A second CONNECT for a joined namespace: "invalid state" in the
@@ -150,6 +152,26 @@ func (cl *client) connect(p *protocol.Packet) {
 		auth = map[string]any{}
 	}
 	ns.add(cl, auth, p.Data)
+}
+
+// setPending marks the namespace's CONNECT as in progress off the
+// session's callback; false when the client closed.
+func (cl *client) setPending(nsp string) bool {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	if cl.closed {
+		return false
+	}
+	cl.pending = append(cl.pending, nsp)
+	return true
+}
+
+func (cl *client) clearPending(nsp string) {
+	cl.mu.Lock()
+	if i := slices.Index(cl.pending, nsp); i >= 0 {
+		cl.pending = slices.Delete(cl.pending, i, i+1)
+	}
+	cl.mu.Unlock()
 }
 
 // attach records a connected socket. It returns false when the client

@@ -20,7 +20,11 @@
 // callbacks for one socket (middlewares, connection handlers, event
 // handlers, disconnect handlers) run one at a time on the Engine.IO
 // session's callback; handlers of different sockets run in parallel.
-// Nothing in this package blocks on a socket: Conn.Send only enqueues.
+// Nothing in this package blocks on a socket: Conn.Send only enqueues. A
+// CONNECT whose middleware chain holds a blocking middleware
+// (Namespace.UseBlocking: a network call) runs the chain on a goroutine
+// of its own and comes back to the session's callback through Conn.Do,
+// so it holds no Engine.IO worker.
 //
 // Lock order (never take an earlier lock while holding a later one):
 //

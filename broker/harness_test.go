@@ -43,6 +43,16 @@ func (c *fakeConn) Send(msgs ...*connection.Message) error {
 	return nil
 }
 
+// Do runs fn at once on the caller's goroutine (the harness drives
+// callbacks from the test goroutine), unless the conn closed.
+func (c *fakeConn) Do(fn func()) bool {
+	if c.closeReason() != connection.CloseNone {
+		return false
+	}
+	fn()
+	return true
+}
+
 func (c *fakeConn) Close(r connection.CloseReason) error {
 	c.mu.Lock()
 	if c.closed != connection.CloseNone {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"regexp"
+	"slices"
 	"sync"
 
 	"github.com/ionbus/ionbus/adapter"
@@ -34,7 +35,7 @@ type Namespace struct {
 	parent  *Namespace     // set on a child of a pattern
 
 	hmu          sync.RWMutex
-	middlewares  []Middleware
+	middlewares  []mwEntry
 	onConnection []ConnectionHandler
 	serverEvents map[string]ServerEventHandler
 	children     []*Namespace
@@ -70,12 +71,34 @@ func (n *Namespace) Pattern() *regexp.Regexp { return n.pattern }
 // for a static namespace or a parent.
 func (n *Namespace) Parent() *Namespace { return n.parent }
 
-// Use adds a middleware.
+// Use adds a middleware. It runs on the session's callback: keep it
+// free of network calls (see UseBlocking).
 func (n *Namespace) Use(m Middleware) *Namespace {
 	n.hmu.Lock()
-	n.middlewares = append(n.middlewares, m)
+	n.middlewares = append(n.middlewares, mwEntry{m, false})
 	n.hmu.Unlock()
 	return n
+}
+
+// UseBlocking adds a middleware that may block, e.g. on a network call.
+// A CONNECT whose chain holds one runs the whole chain on a goroutine of
+// its own, so the Engine.IO worker that read it serves other sessions
+// meanwhile; the answer and the connection handlers then run back on the
+// session's callback (connection.Conn.Do). Until then the namespace is
+// pending for that session: a second CONNECT to it, or a packet for it,
+// closes the session as for a joined one. When the session closes
+// first, the socket never connects and the disconnect handlers the
+// middlewares registered run with ReasonTransportClose.
+func (n *Namespace) UseBlocking(m Middleware) *Namespace {
+	n.hmu.Lock()
+	n.middlewares = append(n.middlewares, mwEntry{m, true})
+	n.hmu.Unlock()
+	return n
+}
+
+type mwEntry struct {
+	m        Middleware
+	blocking bool
 }
 
 // OnConnection adds a handler called for every connected socket.
@@ -245,8 +268,8 @@ func (n *Namespace) addChild(c *Namespace) {
 	n.hmu.Unlock()
 }
 
-func (n *Namespace) chain() ([]Middleware, []ConnectionHandler) {
-	var mws []Middleware
+func (n *Namespace) chain() ([]mwEntry, []ConnectionHandler) {
+	var mws []mwEntry
 	var hs []ConnectionHandler
 	if n.parent != nil {
 		mws, hs = n.parent.chain()
@@ -259,26 +282,62 @@ func (n *Namespace) chain() ([]Middleware, []ConnectionHandler) {
 }
 
 // add connects a client to the namespace: session recovery, middlewares,
-// then the CONNECT answer and the connection handlers.
+// then the CONNECT answer and the connection handlers. It runs on the
+// session's callback; a chain with a blocking middleware continues on a
+// goroutine and comes back through Conn.Do.
 func (n *Namespace) add(cl *client, auth map[string]any, rawAuth json.RawMessage) {
 	sock, missed := n.newSocket(cl, auth, rawAuth)
 	mws, handlers := n.chain()
-	skip := sock.recovered && n.srv.cfg.Recovery.SkipMiddlewares
-	if !skip {
-		for _, mw := range mws {
-			if err := runMiddleware(mw, sock); err != nil {
-				var ce *ConnectError
-				if !errors.As(err, &ce) {
-					ce = &ConnectError{Message: err.Error()}
-				}
-				sock.cleanup()
-				cl.sendConnectError(n.name, ce)
-				return
+	if sock.recovered && n.srv.cfg.Recovery.SkipMiddlewares {
+		mws = nil
+	}
+	if !slices.ContainsFunc(mws, func(e mwEntry) bool { return e.blocking }) {
+		n.finishAdd(cl, sock, runChain(mws, sock), missed, handlers)
+		return
+	}
+	if !cl.setPending(n.name) {
+		sock.cleanup()
+		return
+	}
+	n.srv.pendingConnects.Add(1)
+	go func() {
+		defer n.srv.pendingConnects.Done()
+		err := runChain(mws, sock)
+		if !cl.conn.Do(func() {
+			cl.clearPending(n.name)
+			n.finishAdd(cl, sock, err, missed, handlers)
+		}) {
+			cl.clearPending(n.name)
+			sock.abandon(err)
+		}
+	}()
+}
+
+// runChain runs the middlewares in order up to the first refusal, as a
+// *ConnectError.
+func runChain(mws []mwEntry, sock *Socket) *ConnectError {
+	for _, e := range mws {
+		if err := runMiddleware(e.m, sock); err != nil {
+			var ce *ConnectError
+			if !errors.As(err, &ce) {
+				ce = &ConnectError{Message: err.Error()}
 			}
+			return ce
 		}
 	}
+	return nil
+}
+
+// finishAdd answers the CONNECT (refused by ce, or accepted) and runs the
+// connection handlers, on the session's callback.
+func (n *Namespace) finishAdd(cl *client, sock *Socket, ce *ConnectError, missed []loggedPacket, handlers []ConnectionHandler) {
+	if ce != nil {
+		sock.abandon(ce)
+		cl.sendConnectError(n.name, ce)
+		return
+	}
 	if !cl.attach(sock) {
-		sock.cleanup()
+		sock.abandon(nil)
 		return
 	}
 	n.mu.Lock()

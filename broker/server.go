@@ -110,15 +110,18 @@ type Server struct {
 	nsps     map[string]*Namespace
 	patterns []*Namespace // parents of dynamic namespaces, in registration order
 
-	ackIDs         atomic.Int64 // ack ids, unique per server so one encoded packet serves many sockets
-	recovery       *recovery    // nil when disabled
-	started        atomic.Bool
-	closed         atomic.Bool
-	stats          serverStats
-	statsMu        sync.Mutex
-	statsProviders map[string]func() any
-	drainHooks     []func(context.Context) error
-	start          time.Time
+	ackIDs   atomic.Int64 // ack ids, unique per server so one encoded packet serves many sockets
+	recovery *recovery    // nil when disabled
+	started  atomic.Bool
+	closed   atomic.Bool
+	// pendingConnects counts CONNECTs running a blocking middleware
+	// chain (Namespace.UseBlocking); Shutdown waits for them.
+	pendingConnects sync.WaitGroup
+	stats           serverStats
+	statsMu         sync.Mutex
+	statsProviders  map[string]func() any
+	drainHooks      []func(context.Context) error
+	start           time.Time
 }
 
 // New builds a Server. The default namespace "/" exists from the start.
@@ -332,6 +335,18 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for _, h := range hooks {
 		if herr := h(ctx); herr != nil && err == nil {
 			err = herr
+		}
+	}
+	// CONNECTs still in a blocking middleware (their sessions are closed:
+	// they end as abandoned sockets), after the hooks, which may cancel
+	// what they wait for.
+	pending := make(chan struct{})
+	go func() { s.pendingConnects.Wait(); close(pending) }()
+	select {
+	case <-pending:
+	case <-ctx.Done():
+		if err == nil {
+			err = ctx.Err()
 		}
 	}
 	if aerr := s.adapter.Close(ctx); err == nil {

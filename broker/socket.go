@@ -606,6 +606,32 @@ func (s *Socket) onClose(reason string) {
 	}
 }
 
+// abandon drops a socket that never connected: refused by a middleware
+// (ce), or whose session closed before its CONNECT completed (ce nil).
+// The disconnect handlers its middlewares registered run, so what they
+// took (a connection slot) is given back.
+func (s *Socket) abandon(ce *ConnectError) {
+	s.cleanup()
+	s.mu.Lock()
+	handlers := s.onDisconnect
+	s.onDisconnect = nil
+	s.mu.Unlock()
+	reason := ReasonServerNamespaceDisconnect
+	if ce == nil {
+		reason = ReasonTransportClose
+	}
+	for _, h := range handlers {
+		func() {
+			defer func() {
+				if r := recover(); r != nil {
+					s.nsp.srv.log.Error().Interface("panic", r).Msg("disconnect handler panicked")
+				}
+			}()
+			h(s, reason)
+		}()
+	}
+}
+
 // cleanup leaves every room and the namespace.
 func (s *Socket) cleanup() {
 	s.mu.Lock()

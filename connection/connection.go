@@ -38,6 +38,13 @@ type Conn interface {
 	// Value is then safe in the session's later callbacks.
 	SetValue(v any)
 	Value() any
+	// Do runs fn on the session's callbacks: after those already running
+	// or queued, never beside an OnMessage or OnClose of the session, on
+	// a goroutine of its own when none is running. It returns false, and
+	// fn never runs, when OnClose has run or is queued. Work that must
+	// not hold a reader (a network call) runs elsewhere and comes back
+	// through Do.
+	Do(fn func()) bool
 }
 
 // Handshake is what the opening HTTP request carried. It is immutable and

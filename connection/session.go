@@ -452,7 +452,11 @@ type cbEvent struct {
 	msg    Message
 	close  bool
 	reason CloseReason
+	fn     func() // Conn.Do
 }
+
+// Do implements Conn.
+func (s *session) Do(fn func()) bool { return s.post(cbEvent{fn: fn}, false) }
 
 // post delivers a handler event with per-session serialization and no
 // dedicated goroutine: if no callback of this session is running, the
@@ -460,11 +464,12 @@ type cbEvent struct {
 // started (inline=false, e.g. a close from the heartbeat scheduler);
 // otherwise the event is queued for whoever is running, with its data
 // copied because the caller's buffer will be reused.
-func (s *session) post(ev cbEvent, inline bool) {
+// It reports whether the event was taken (false once a close is queued).
+func (s *session) post(ev cbEvent, inline bool) bool {
 	s.cbMu.Lock()
 	if s.cbDone {
 		s.cbMu.Unlock()
-		return
+		return false
 	}
 	if ev.close {
 		s.cbDone = true
@@ -478,15 +483,16 @@ func (s *session) post(ev cbEvent, inline bool) {
 			s.cbRunning = true
 			s.cbMu.Unlock()
 			s.srv.goTracked(s.runEvents)
-			return
+			return true
 		}
 		s.cbMu.Unlock()
-		return
+		return true
 	}
 	s.cbRunning = true
 	s.cbMu.Unlock()
 	s.invoke(ev)
 	s.runEvents()
+	return true
 }
 
 // runEvents drains queued events, then releases the running flag.
@@ -522,6 +528,10 @@ func (s *session) invoke(ev cbEvent) {
 	}()
 	if ev.close {
 		s.srv.h.OnClose(s, ev.reason)
+		return
+	}
+	if ev.fn != nil {
+		ev.fn()
 		return
 	}
 	s.srv.h.OnMessage(s, ev.msg)

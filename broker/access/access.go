@@ -346,7 +346,15 @@ func (g *Guard) Attach(ns *broker.Namespace, r Rules) {
 			Msg("namespace authenticates with a backend but no Authenticator is configured: every socket is refused")
 	}
 	ns.OnConnection(func(s *broker.Socket) { g.onConnection(s, r) })
-	ns.Use(func(s *broker.Socket) error { return g.admit(s, r) })
+	admit := func(s *broker.Socket) error { return g.admit(s, r) }
+	if r.Authenticate != AuthJWT {
+		// The authenticator waits on the network (the backend hook): off
+		// the Engine.IO worker, so a slow backend stalls only the
+		// connects that wait for it.
+		ns.UseBlocking(admit)
+	} else {
+		ns.Use(admit)
+	}
 	if g.cfg.Limiter != nil {
 		ns.UseEvent(g.limitEvent)
 	}

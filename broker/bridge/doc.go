@@ -162,11 +162,10 @@
 // # Goroutines, blocking, locks
 //
 // All methods are safe for concurrent use. Authenticate blocks its
-// caller (the guard's middleware, on the CONNECT's Engine.IO worker) for
-// at most Timeout: while the backend is slow, each pending connect of a
-// distinct session holds a worker (connection.Config.Workers, 4 x
-// GOMAXPROCS by default); keep Timeout short. Event hooks never block the
-// session callback. Goroutines: one worker per socket with queued events,
+// caller for at most Timeout; the guard runs it as a blocking middleware
+// (broker.Namespace.UseBlocking), off the Engine.IO worker, so a slow
+// backend delays only the connects that wait for it, and other sessions
+// are served meanwhile. Event hooks never block the session callback. Goroutines: one worker per socket with queued events,
 // one stream flusher while XADDs wait,
 // one per refresh call, and between Start and Shutdown the lifecycle
 // writer, the webhook sender and the heartbeat/sweep loop; all are

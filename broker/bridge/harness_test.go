@@ -121,9 +121,9 @@ func startNode(t *testing.T, bk *backend, o nodeOptions) *testNode {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Connect authentication occupies an Engine.IO worker while it waits
-	// for the backend: the storm tests need more than 4*GOMAXPROCS.
-	srv, err := broker.New(broker.Config{NodeID: o.cfg.NodeID, Adapter: o.adapter, Engine: connection.Config{Workers: 128}})
+	// One Engine.IO worker: connects that wait for the backend must not
+	// hold it (the guard runs the hook as a blocking middleware).
+	srv, err := broker.New(broker.Config{NodeID: o.cfg.NodeID, Adapter: o.adapter, Engine: connection.Config{Workers: 1}})
 	if err != nil {
 		t.Fatal(err)
 	}
