@@ -108,6 +108,9 @@ type NamespaceConfig struct {
 	// Events forward matching client events to the backend; the first
 	// rule that matches routes the event.
 	Events []EventRuleConfig `yaml:"events"`
+	// ErrorCodes rename error codes on the wire in this namespace
+	// ({RATE_LIMIT_EXCEEDED: RATE_LIMITED}); keys are ionbus's codes.
+	ErrorCodes map[string]string `yaml:"error_codes"`
 }
 
 // EventRuleConfig forwards the client events whose name matches one of
@@ -616,6 +619,14 @@ func (c *Config) Validate() error {
 			bad("namespaces[%s].presence.visible: set namespace or rooms too", ns.Name)
 		}
 		c.validateNamespaceBackend(ns, bad)
+		for code, alias := range ns.ErrorCodes {
+			if !access.KnownCode(code) {
+				bad("namespaces[%s].error_codes: %q is not an ionbus error code", ns.Name, code)
+			}
+			if alias == "" {
+				bad("namespaces[%s].error_codes[%s]: empty name", ns.Name, code)
+			}
+		}
 	}
 	if c.API.Listen != "" && c.API.Listen == c.Listen && !strings.HasSuffix(c.Listen, ":0") {
 		bad("api.listen: must differ from listen (the API is never served on the public listener)")

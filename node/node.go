@@ -335,16 +335,14 @@ func (n *Node) startComponents(ctx context.Context) error {
 
 // CodeEventNotHandled answers the ack of a client event that no handler,
 // built-in event or backend rule takes, instead of a silent timeout.
-const CodeEventNotHandled = "EVENT_NOT_HANDLED"
+const CodeEventNotHandled = access.CodeEventNotHandled
 
 // answerUnhandled is every configured namespace's OnUnhandled: an event
-// that asked for an ack gets the standard error payload as the ack's
-// only argument; one without an ack is dropped, as before.
+// that asked for an ack gets the standard error ack; one without an ack
+// is dropped, as before.
 func answerUnhandled(e *broker.Event) {
-	if e.WantsAck() {
-		_ = e.Ack(access.ErrorPayload(CodeEventNotHandled,
-			fmt.Sprintf("no handler for event %q", e.Name), map[string]any{"event": e.Name}, false, time.Now()))
-	}
+	access.AckError(e, access.EventErrorPayload(e, CodeEventNotHandled,
+		fmt.Sprintf("no handler for event %q", e.Name), nil, false, time.Now()))
 }
 
 // Err reports a listener that failed after Start (the node keeps running

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
+	"maps"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -298,6 +299,7 @@ func accessRules(ns NamespaceConfig) (access.Rules, error) {
 		CompatEvents: ns.CompatEvents,
 		RedirectURL:  ns.RedirectURL,
 		RequireCSRF:  ns.CSRF,
+		ErrorCodes:   maps.Clone(ns.ErrorCodes),
 	}, nil
 }
 

@@ -20,28 +20,6 @@ import (
 	"github.com/ionbus/ionbus/limits"
 )
 
-// Client-visible codes.
-const (
-	CodeAuthRequired           = "AUTH_REQUIRED"
-	CodeAuthInvalidSession     = "AUTH_INVALID_SESSION"
-	CodeInsufficientPrivileges = "AUTH_INSUFFICIENT_PRIVILEGES"
-	CodeCSRFInvalid            = "CSRF_TOKEN_INVALID"
-	CodeAuthUnavailable        = "AUTH_SERVICE_UNAVAILABLE"
-	CodeConnectionLimit        = "CONNECTION_LIMIT_EXCEEDED"
-	CodeRateLimit              = "RATE_LIMIT_EXCEEDED"
-	CodeMessageTooLarge        = "MESSAGE_TOO_LARGE"
-	CodeOriginNotAllowed       = "CORS_ORIGIN_NOT_ALLOWED"
-	CodeInvalidRoomName        = "INVALID_ROOM_NAME"
-	CodeRoomNotAllowed         = "ROOM_NOT_ALLOWED"
-	CodeRoomLimit              = "ROOM_LIMIT_EXCEEDED"
-	CodeInvalidPayload         = "INVALID_PAYLOAD"
-	// CodeBackendUnavailable: the application backend that authenticates
-	// sockets (Config.Authenticator) did not give a usable answer: down,
-	// too slow, overloaded or answering garbage. The refusal carries
-	// retry_possible true.
-	CodeBackendUnavailable = "BACKEND_UNAVAILABLE"
-)
-
 // Messages of the CONNECT_ERROR packets.
 const (
 	MessageAuthFailed      = "Authentication failed"
@@ -262,18 +240,19 @@ func (r *Refusal) Error() string {
 }
 
 // connectError is the CONNECT_ERROR of a refusal.
-func (r *Refusal) connectError() *broker.ConnectError {
-	data := map[string]any{"code": r.Code}
-	if r.Message != "" {
-		data["message"] = r.Message
+func (r *Refusal) connectError(now time.Time) *broker.ConnectError {
+	msg := r.Message
+	if msg == "" {
+		msg = authMessages[r.Code]
 	}
-	if r.Details != nil {
-		data["details"] = r.Details
+	var details map[string]any
+	if m, ok := r.Details.(map[string]any); ok {
+		details = m
+	} else if r.Details != nil {
+		details = map[string]any{"data": r.Details}
 	}
-	if r.Retry {
-		data["retry_possible"] = true
-	}
-	return &broker.ConnectError{Message: MessageAuthFailed, Data: data}
+	return &broker.ConnectError{Message: MessageAuthFailed,
+		Data: ConnectErrorData{ErrorEvent: ErrorPayload(r.Code, msg, details, r.Retry, now), Data: r.Details}}
 }
 
 // Rules configure one namespace.
@@ -297,6 +276,11 @@ type Rules struct {
 	CompatEvents bool
 	// RedirectURL is put in the compatibility events.
 	RedirectURL string
+	// ErrorCodes renames codes on the wire for this namespace (error
+	// events, acks, CONNECT_ERROR data, compatibility events), e.g.
+	// {RATE_LIMIT_EXCEEDED: RATE_LIMITED}. Keys must be Codes; stats and
+	// logs keep the canonical names.
+	ErrorCodes map[string]string
 	// RequireCSRF: a token carried by a cookie is accepted only when the
 	// CONNECT auth payload's "csrf" equals the token's CSRFClaim claim.
 	RequireCSRF bool
@@ -328,6 +312,8 @@ type socketState struct {
 	compatCode string // set when CompatEvents refuses after connecting
 	compatMsg  string
 	ip         netip.Addr
+	codes      map[string]string // Rules.ErrorCodes of the namespace (shared, read-only)
+	compat     bool              // Rules.CompatEvents: rate refusals also emit rate_limit_exceeded
 }
 
 func state(s *broker.Socket) *socketState {
@@ -365,14 +351,35 @@ func (g *Guard) Attach(ns *broker.Namespace, r Rules) {
 	}
 }
 
-func refusal(code string) *broker.ConnectError {
-	return &broker.ConnectError{Message: MessageAuthFailed, Data: map[string]any{"code": code}}
+// refusal is the CONNECT_ERROR "Authentication failed" of code.
+func (g *Guard) refusal(s *broker.Socket, code string) *broker.ConnectError {
+	retry := code == CodeAuthUnavailable || code == CodeBackendUnavailable
+	return &broker.ConnectError{Message: MessageAuthFailed,
+		Data: ConnectErrorData{ErrorEvent: ErrorPayload(code, authMessages[code], nil, retry, g.cfg.Now())}.forSocket(s)}
+}
+
+// renamed applies the namespace's code aliases to a refusal's data.
+func (g *Guard) renamed(s *broker.Socket, ce *broker.ConnectError) *broker.ConnectError {
+	if d, ok := ce.Data.(ConnectErrorData); ok {
+		return &broker.ConnectError{Message: ce.Message, Data: d.forSocket(s)}
+	}
+	return ce
+}
+
+// authMessages are the error_message of authentication refusals.
+var authMessages = map[string]string{
+	CodeAuthRequired:           "authentication required",
+	CodeAuthInvalidSession:     "invalid or expired session",
+	CodeInsufficientPrivileges: "insufficient privileges for this namespace",
+	CodeCSRFInvalid:            "CSRF token missing or invalid",
+	CodeAuthUnavailable:        "the authentication service is unavailable",
+	CodeBackendUnavailable:     "the application backend is unavailable",
 }
 
 // admit is the namespace middleware.
 func (g *Guard) admit(s *broker.Socket, r Rules) error {
 	hs := s.Handshake()
-	st := &socketState{}
+	st := &socketState{codes: r.ErrorCodes, compat: r.CompatEvents}
 	s.Set(stateKey, st)
 
 	var id *auth.Identity
@@ -380,6 +387,11 @@ func (g *Guard) admit(s *broker.Socket, r Rules) error {
 	var header http.Header // parsed once from the compact handshake, for the token, the authenticator and the client IP
 	if g.cfg.Verifier != nil || g.cfg.Limiter != nil || r.Authenticate != AuthJWT {
 		header = hs.Headers()
+	}
+	// Every CONNECT counts, refused or not: a client guessing
+	// credentials is slowed like any other.
+	if err := g.attempt(s, st, header); err != nil {
+		return err
 	}
 	if r.Authenticate != AuthBackend {
 		id, code = g.verifyToken(hs, header, r)
@@ -408,14 +420,14 @@ func (g *Guard) admit(s *broker.Socket, r Rules) error {
 			return nil
 		}
 		if refused != nil && id == nil {
-			return refused
+			return g.renamed(s, refused)
 		}
-		return refusal(code)
+		return g.refusal(s, code)
 	}
 	if id != nil {
 		s.Set(IdentityKey, id)
 	}
-	return g.acquire(s, st, id, header)
+	return g.acquire(s, st, id)
 }
 
 // verifyToken verifies the socket's JWT, if it carries one. It returns the
@@ -450,7 +462,7 @@ func (g *Guard) verifyToken(hs *broker.Handshake, header http.Header, r Rules) (
 // anonymous), or the refusal code and the CONNECT_ERROR to send.
 func (g *Guard) authenticate(s *broker.Socket, header http.Header) (*auth.Identity, string, *broker.ConnectError) {
 	if g.cfg.Authenticator == nil {
-		return nil, CodeAuthUnavailable, refusal(CodeAuthUnavailable)
+		return nil, CodeAuthUnavailable, g.refusal(s, CodeAuthUnavailable)
 	}
 	id, err := g.cfg.Authenticator.Authenticate(context.Background(), s, header)
 	if err == nil {
@@ -460,7 +472,7 @@ func (g *Guard) authenticate(s *broker.Socket, header http.Header) (*auth.Identi
 	var ce *broker.ConnectError
 	switch {
 	case errors.As(err, &ref):
-		return nil, ref.Code, ref.connectError()
+		return nil, ref.Code, ref.connectError(g.cfg.Now())
 	case errors.As(err, &ce):
 		code, _ := dataCode(ce.Data)
 		if code == "" {
@@ -470,7 +482,7 @@ func (g *Guard) authenticate(s *broker.Socket, header http.Header) (*auth.Identi
 	default:
 		g.log.Debug().Err(err).Msg("authenticator unavailable")
 		ref = &Refusal{Code: CodeBackendUnavailable, Retry: true}
-		return nil, ref.Code, ref.connectError()
+		return nil, ref.Code, ref.connectError(g.cfg.Now())
 	}
 }
 
@@ -499,23 +511,33 @@ func hasAnyRole(id *auth.Identity, roles []string) bool {
 	return false
 }
 
-// acquire takes the connection slot of the socket's Engine.IO session and
-// checks the connection attempt rate.
-func (g *Guard) acquire(s *broker.Socket, st *socketState, id *auth.Identity, header http.Header) error {
+// attempt finds the client IP and counts the CONNECT against the
+// connection attempt rate.
+func (g *Guard) attempt(s *broker.Socket, st *socketState, header http.Header) error {
 	l := g.cfg.Limiter
 	if l == nil {
 		return nil
 	}
-	hs := s.Handshake()
-	ip := l.ClientIP(hs.RemoteAddr, header)
-	st.ip = ip
+	st.ip = l.ClientIP(s.Handshake().RemoteAddr, header)
 	ctx, cancel := context.WithTimeout(context.Background(), g.cfg.OpTimeout)
 	defer cancel()
-	if d, err := l.AllowConnectAttempt(ctx, ip); err != nil {
+	if d, err := l.AllowConnectAttempt(ctx, st.ip); err != nil {
 		g.log.Warn().Err(err).Msg("limits: connect attempt check failed")
 	} else if !d.Allowed {
-		return g.limitRefusal(d)
+		return g.limitRefusal(s, d)
 	}
+	return nil
+}
+
+// acquire takes the connection slot of the socket's Engine.IO session.
+func (g *Guard) acquire(s *broker.Socket, st *socketState, id *auth.Identity) error {
+	l := g.cfg.Limiter
+	if l == nil {
+		return nil
+	}
+	ip := st.ip
+	ctx, cancel := context.WithTimeout(context.Background(), g.cfg.OpTimeout)
+	defer cancel()
 	user := ""
 	if id != nil {
 		user = id.UserID
@@ -534,7 +556,7 @@ func (g *Guard) acquire(s *broker.Socket, st *socketState, id *auth.Identity, he
 		g.log.Warn().Err(err).Msg("limits: acquire failed")
 	}
 	if !d.Allowed {
-		return g.limitRefusal(d)
+		return g.limitRefusal(s, d)
 	}
 	g.mu.Lock()
 	if sl := g.slots[sid]; sl != nil {
@@ -608,11 +630,20 @@ func (g *Guard) Resync(ctx context.Context) error {
 	return nil
 }
 
-func (g *Guard) limitRefusal(d limits.Decision) error {
+func (g *Guard) limitRefusal(s *broker.Socket, d limits.Decision) error {
 	g.count(CodeConnectionLimit)
-	return &broker.ConnectError{Message: MessageConnectionLimit, Data: map[string]any{
-		"code": CodeConnectionLimit, "reason": d.Reason.String(), "limit": d.Limit,
-	}}
+	msg := "too many connections of this user"
+	switch d.Reason {
+	case limits.ReasonIPConnections:
+		msg = "too many connections from this address"
+	case limits.ReasonConnectRate:
+		msg = "too many connection attempts from this address"
+	}
+	p := ErrorPayload(CodeConnectionLimit, msg,
+		map[string]any{"reason": d.Reason.String(), "limit": d.Limit}, true, g.cfg.Now())
+	limit := d.Limit
+	p.Limit = &limit
+	return &broker.ConnectError{Message: MessageConnectionLimit, Data: ConnectErrorData{ErrorEvent: p, Reason: d.Reason.String()}.forSocket(s)}
 }
 
 // onConnection runs first among the connection handlers: compatibility
@@ -627,10 +658,14 @@ func (g *Guard) onConnection(s *broker.Socket, r Rules) {
 		if st.compatCode == CodeAuthRequired {
 			event = "auth_required"
 		}
-		_ = s.Emit(event, map[string]any{
-			"message": st.compatMsg, "error_code": st.compatCode,
-			"redirect_url": r.RedirectURL, "timestamp": g.cfg.Now().UnixMilli(),
-		})
+		// The ErrorEvent fields, with message the compatibility text
+		// ("Authentication failed") as before.
+		p := ErrorPayload(st.compatCode, authMessages[st.compatCode], nil, st.compatCode != CodeInsufficientPrivileges, g.cfg.Now()).ForSocket(s)
+		p.AliasMessage = st.compatMsg
+		_ = s.Emit(event, struct {
+			ErrorEvent
+			RedirectURL string `json:"redirect_url"`
+		}{p, r.RedirectURL})
 		s.Disconnect(false)
 		return
 	}
@@ -663,7 +698,7 @@ func (g *Guard) scheduleExpiry(s *broker.Socket, st *socketState, id *auth.Ident
 		if Identity(s) != id { // refreshed meanwhile
 			return
 		}
-		_ = s.Emit("user:session", map[string]any{"event": "token_expired", "timestamp": g.cfg.Now().UnixMilli()})
+		_ = s.Emit("user:session", map[string]any{"event": "token_expired", "timestamp": Timestamp(g.cfg.Now())})
 		s.Disconnect(false)
 	})
 }
@@ -685,8 +720,7 @@ func (g *Guard) onRefresh(e *broker.Event) {
 	}
 	fail := func(code, msg string) {
 		g.count(code)
-		g.sendError(s, code, msg, nil, code != CodeAuthRequired)
-		_ = e.Ack(map[string]any{"success": false, "error": map[string]any{"code": code, "message": msg}})
+		RefuseEvent(e, EventErrorPayload(e, code, msg, nil, code != CodeAuthRequired, g.cfg.Now()))
 	}
 	if g.cfg.Verifier == nil || st == nil {
 		fail(CodeAuthRequired, "authentication is not configured")
@@ -709,9 +743,9 @@ func (g *Guard) onRefresh(e *broker.Event) {
 	}
 	s.Set(IdentityKey, id)
 	g.scheduleExpiry(s, st, id)
-	payload := map[string]any{"event": "token_refresh", "expiresAt": id.ExpiresAt.UnixMilli(), "timestamp": g.cfg.Now().UnixMilli()}
+	payload := map[string]any{"event": "token_refresh", "expiresAt": Timestamp(id.ExpiresAt), "timestamp": Timestamp(g.cfg.Now())}
 	_ = s.Emit("user:session", payload)
-	_ = e.Ack(map[string]any{"success": true, "expiresAt": id.ExpiresAt.UnixMilli()})
+	_ = e.Ack(map[string]any{"success": true, "expiresAt": Timestamp(id.ExpiresAt)})
 }
 
 // limitEvent is the event middleware enforcing message size and rate.
@@ -741,23 +775,24 @@ func (g *Guard) limitEvent(e *broker.Event) error {
 		}
 		return nil
 	}
-	code := CodeRateLimit
+	limit, remaining := d.Limit, d.Remaining
+	var p ErrorEvent
 	if d.Reason == limits.ReasonMessageSize {
-		code = CodeMessageTooLarge
+		g.count(CodeMessageTooLarge)
+		p = EventErrorPayload(e, CodeMessageTooLarge, "message too large",
+			map[string]any{"limit": limit, "size": size}, false, g.cfg.Now())
+		p.Limit = &limit
+	} else {
+		g.count(CodeRateLimit)
+		reset := Timestamp(d.ResetAt)
+		p = EventErrorPayload(e, CodeRateLimit, "rate limit exceeded",
+			map[string]any{"limit": limit, "remaining": remaining, "reset_time": reset}, true, g.cfg.Now())
+		p.Limit, p.Remaining, p.ResetTime = &limit, &remaining, reset
+		if st != nil && st.compat {
+			_ = s.Emit(EventRateLimited, p.ForSocket(s))
+		}
 	}
-	g.count(code)
-	payload := map[string]any{
-		"code": code, "limit": d.Limit, "remaining": d.Remaining,
-		"reset_time": d.ResetAt.UnixMilli(), "event": e.Name,
-	}
-	if code == CodeMessageTooLarge {
-		payload["size"] = size
-		delete(payload, "reset_time")
-	}
-	_ = s.Emit("error", payload)
-	if e.WantsAck() {
-		_ = e.Ack(map[string]any{"success": false, "error": map[string]any{"code": code}})
-	}
+	RefuseEvent(e, p)
 	if st != nil {
 		st.mu.Lock()
 		st.abuse++
@@ -768,30 +803,7 @@ func (g *Guard) limitEvent(e *broker.Event) error {
 			s.Disconnect(true)
 		}
 	}
-	return errors.New(code)
-}
-
-// ErrorEvent is the payload of the standard "error" event (and of error
-// acks that use the same shape):
-//
-//	{"error_code":"ROOM_NOT_ALLOWED","error_message":"room not allowed","error_details":{"event":"join_room"},"retry_possible":false,"timestamp":1764033600123}
-type ErrorEvent struct {
-	Code    string `json:"error_code"`
-	Message string `json:"error_message"`
-	Details any    `json:"error_details"`
-	Retry   bool   `json:"retry_possible"`
-	// Timestamp is milliseconds since the Unix epoch.
-	Timestamp int64 `json:"timestamp"`
-}
-
-// ErrorPayload builds the standard error payload, stamped at.
-func ErrorPayload(code, msg string, details any, retry bool, at time.Time) ErrorEvent {
-	return ErrorEvent{Code: code, Message: msg, Details: details, Retry: retry, Timestamp: at.UnixMilli()}
-}
-
-// sendError emits the standard error event.
-func (g *Guard) sendError(s *broker.Socket, code, msg string, details any, retry bool) {
-	_ = s.Emit("error", ErrorPayload(code, msg, details, retry, g.cfg.Now()))
+	return errors.New(p.Code)
 }
 
 func (g *Guard) count(code string) {

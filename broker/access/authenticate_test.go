@@ -313,11 +313,22 @@ func TestParseAuthMode(t *testing.T) {
 	}
 }
 
+// TestErrorPayload pins the one error shape: ISO 8601 UTC timestamps
+// with milliseconds, code/message repeating error_code/error_message, the
+// rate fields only when set.
 func TestErrorPayload(t *testing.T) {
-	at := time.UnixMilli(1764033600123)
+	at := time.UnixMilli(1764033600123).In(time.FixedZone("X", 3600))
 	b, _ := json.Marshal(ErrorPayload("X", "msg", map[string]any{"event": "e"}, true, at))
-	want := `{"error_code":"X","error_message":"msg","error_details":{"event":"e"},"retry_possible":true,"timestamp":1764033600123}`
+	want := `{"error_code":"X","error_message":"msg","error_details":{"event":"e"},"retry_possible":true,"timestamp":"2025-11-25T01:20:00.123Z","code":"X","message":"msg"}`
 	if string(b) != want {
-		t.Fatalf("got %s", b)
+		t.Fatalf("got  %s\nwant %s", b, want)
+	}
+	p := ErrorPayload("R", "slow down", nil, true, at)
+	limit, remaining := 100, 0
+	p.Limit, p.Remaining, p.ResetTime = &limit, &remaining, Timestamp(at.Add(time.Minute))
+	b, _ = json.Marshal(p)
+	want = `{"error_code":"R","error_message":"slow down","error_details":{},"retry_possible":true,"timestamp":"2025-11-25T01:20:00.123Z","code":"R","message":"slow down","limit":100,"remaining":0,"reset_time":"2025-11-25T01:21:00.123Z"}`
+	if string(b) != want {
+		t.Fatalf("got  %s\nwant %s", b, want)
 	}
 }

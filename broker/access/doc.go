@@ -18,29 +18,35 @@
 // Attach for every configured namespace. Embedders do the same.
 //
 // What a client sees (every refusal is also counted in Stats and logged
-// at debug without the token):
+// at debug without the token). Every refusal has one shape, ErrorEvent
+// (errors.go): {error_code, error_message, error_details
+// {original_event, …}, retry_possible, timestamp, code, message} plus
+// limit/remaining/reset_time on rate refusals; timestamps are ISO 8601
+// UTC with milliseconds (Timestamp). Rules.ErrorCodes renames codes on
+// the wire (WireCode, ErrorEvent.ForSocket); Stats keep ionbus's names.
+// Other packages answer in the same shape with SendError, RefuseEvent
+// and AckError.
 //
-//   - CONNECT_ERROR "Authentication failed" with data.code AUTH_REQUIRED,
-//     AUTH_INVALID_SESSION, AUTH_INSUFFICIENT_PRIVILEGES,
-//     CSRF_TOKEN_INVALID, AUTH_SERVICE_UNAVAILABLE, BACKEND_UNAVAILABLE
-//     (data.retry_possible true) or an Authenticator's own code (with
-//     data.message and data.details);
-//   - CONNECT_ERROR "Connection limit exceeded" with data.code
-//     CONNECTION_LIMIT_EXCEEDED (concurrent per user or IP, or attempts
-//     per IP per window: data.reason says which);
+//   - CONNECT_ERROR "Authentication failed" whose data (ConnectErrorData)
+//     has the code AUTH_REQUIRED, AUTH_INVALID_SESSION,
+//     AUTH_INSUFFICIENT_PRIVILEGES, CSRF_TOKEN_INVALID,
+//     AUTH_SERVICE_UNAVAILABLE, BACKEND_UNAVAILABLE or an Authenticator's
+//     own code (its data under details);
+//   - CONNECT_ERROR "Connection limit exceeded", CONNECTION_LIMIT_EXCEEDED
+//     (concurrent per user or IP, or attempts per IP per window: reason
+//     says which). Every CONNECT counts as an attempt, refused or not,
+//     before authentication;
+//   - with Rules.CompatEvents, instead of the authentication
+//     CONNECT_ERRORs: auth_required / auth_error (the same fields plus
+//     redirect_url) and a disconnect; and rate refusals also emit
+//     rate_limit_exceeded;
 //   - an HTTP 403 handshake answer with context.code
 //     CORS_ORIGIN_NOT_ALLOWED for a foreign Origin;
-//   - an "error" event {code:"RATE_LIMIT_EXCEEDED", limit, remaining,
-//     reset_time} for a dropped message, MESSAGE_TOO_LARGE for an
-//     oversized one; repeated abuse disconnects the socket;
+//   - the "error" event (and the ErrorAck when an ack was asked) for a
+//     dropped message: RATE_LIMIT_EXCEEDED, MESSAGE_TOO_LARGE; repeated
+//     abuse disconnects the socket; for join_room / leave_room refusals;
 //   - "user:session" {event:"token_expired", timestamp} then a disconnect
-//     when the token expires; "auth:refresh" renews it;
-//   - for join_room / leave_room: room_joined / room_left, or the standard
-//     "error" event {error_code, error_message, error_details,
-//     retry_possible, timestamp} (ErrorPayload builds it, for other
-//     packages that answer in the same shape).
-//
-// Timestamps in payloads are milliseconds since the Unix epoch.
+//     when the token expires; "auth:refresh" renews it.
 //
 // Connection slots are held per Engine.IO session (not per namespace):
 // three namespaces multiplexed on one connection use one slot. The guard

@@ -80,12 +80,17 @@ func (g *Guard) roomRequest(e *broker.Event) (string, bool) {
 
 func (g *Guard) roomError(e *broker.Event, room, code, msg string, retry bool) {
 	g.count(code)
-	details := map[string]any{"event": e.Name}
+	var details map[string]any
 	if room != "" {
-		details["room_name"] = room
+		details = map[string]any{"room_name": room}
 	}
-	g.sendError(e.Socket, code, msg, details, retry)
-	_ = e.Ack(map[string]any{"room_name": room, "success": false, "message": msg, "error_code": code})
+	p := EventErrorPayload(e, code, msg, details, retry, g.cfg.Now()).ForSocket(e.Socket)
+	_ = e.Socket.Emit("error", p)
+	// The ErrorAck, with room_name as the room events' own acks have it.
+	_ = e.Ack(struct {
+		ErrorAck
+		RoomName string `json:"room_name"`
+	}{ErrorAck{ErrorEvent: p, Error: ErrorBody{Code: p.Code, Message: p.Message}}, room})
 }
 
 // roomAllowed matches room against the patterns expanded for id.

@@ -249,9 +249,13 @@ func (b *Bridge) refresh(s *broker.Socket, st *socketState) {
 	b.scheduleRefresh(s, st)
 }
 
-func (b *Bridge) endSession(s *broker.Socket, code, msg string, details any) {
+func (b *Bridge) endSession(s *broker.Socket, code, msg string, data any) {
 	b.stats.refreshDisconnects.Add(1)
-	_ = s.Emit("error", access.ErrorPayload(code, msg, details, false, b.cfg.Now()))
+	var details map[string]any
+	if data != nil {
+		details = map[string]any{"data": data}
+	}
+	access.SendError(s, access.ErrorPayload(code, msg, details, false, b.cfg.Now()))
 	s.Disconnect(false)
 }
 

@@ -18,7 +18,7 @@ import (
 const (
 	// CodeBackendBusy: the socket already has MaxInflightPerSocket events
 	// queued or in flight. retry_possible true.
-	CodeBackendBusy = "BACKEND_BUSY"
+	CodeBackendBusy = access.CodeBackendBusy
 )
 
 // job is one forwarded event waiting in its socket's queue.
@@ -166,9 +166,9 @@ func (b *Bridge) forwardHTTP(e *broker.Event, args []any, sock *socketInfo) {
 func (b *Bridge) apply(e *broker.Event, a *answer) {
 	s := e.Socket
 	if a.Error != nil {
-		details := map[string]any{"event": e.Name}
+		var details map[string]any
 		if a.Error.Data != nil {
-			details["data"] = a.Error.Data
+			details = map[string]any{"data": a.Error.Data}
 		}
 		b.stats.eventErrors.Add(1)
 		b.sendError(e, a.Error.Code, a.Error.Message, details, false)
@@ -230,21 +230,17 @@ func (b *Bridge) redisFailure(what string, err error) {
 }
 
 func (b *Bridge) replyBusy(e *broker.Event) {
-	b.sendError(e, CodeBackendBusy, "too many events in flight for this socket", map[string]any{"event": e.Name}, true)
+	b.sendError(e, CodeBackendBusy, "too many events in flight for this socket", nil, true)
 }
 
 // replyError answers a forwarded event with one of the bridge's codes.
 func (b *Bridge) replyError(e *broker.Event, code, msg string, retry bool) {
 	b.stats.eventErrors.Add(1)
-	b.sendError(e, code, msg, map[string]any{"event": e.Name}, retry)
+	b.sendError(e, code, msg, nil, retry)
 }
 
-// sendError is the standard error event (access.ErrorPayload), also the
-// ack's first argument when the client asked for one.
-func (b *Bridge) sendError(e *broker.Event, code, msg string, details any, retry bool) {
-	p := access.ErrorPayload(code, msg, details, retry, b.cfg.Now())
-	_ = e.Socket.Emit("error", p)
-	if e.WantsAck() {
-		_ = e.Ack(p)
-	}
+// sendError is the standard error event (access.ErrorEvent), also the
+// ack's first argument (access.ErrorAck) when the client asked for one.
+func (b *Bridge) sendError(e *broker.Event, code, msg string, details map[string]any, retry bool) {
+	access.RefuseEvent(e, access.EventErrorPayload(e, code, msg, details, retry, b.cfg.Now()))
 }

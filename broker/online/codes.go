@@ -1,26 +1,28 @@
 package online
 
+import "github.com/ionbus/ionbus/broker/access"
+
 // Error codes, in the `error` event's error_code, the ack's error.code and
 // the HTTP body's error.code. Values are stable: clients branch on them.
 const (
 	// CodeInvalidPayload: the request is not an object, a field has the
 	// wrong type, or a required field is missing (400 over HTTP).
-	CodeInvalidPayload = "INVALID_PAYLOAD"
+	CodeInvalidPayload = access.CodeInvalidPayload
 	// CodeForbidden: the socket may not see this room: it is not in it and
 	// no NamespaceRules.Visible pattern allows it.
-	CodeForbidden = "PRESENCE_FORBIDDEN"
+	CodeForbidden = access.CodePresenceForbidden
 	// CodeNotTracked: presence is not recorded for this room (or, for room
 	// "", for this namespace), so there is nothing to read or update.
-	CodeNotTracked = "ROOM_NOT_TRACKED"
+	CodeNotTracked = access.CodeRoomNotTracked
 	// CodeMetaTooLarge: meta is larger than presence.Config.MaxMetaBytes
 	// (compacted JSON).
-	CodeMetaTooLarge = "META_TOO_LARGE"
+	CodeMetaTooLarge = access.CodeMetaTooLarge
 	// CodeNotMember: presence:update for a room where the user has no
 	// connection (yet).
-	CodeNotMember = "PRESENCE_NOT_MEMBER"
+	CodeNotMember = access.CodePresenceNotMember
 	// CodeUnavailable: the presence store failed or timed out; the only
 	// code with retry_possible true (503 over HTTP).
-	CodeUnavailable = "PRESENCE_UNAVAILABLE"
+	CodeUnavailable = access.CodePresenceUnavailable
 
 	// HTTP only.
 	CodeBadRequest        = "BAD_REQUEST"         // 400: bad query parameter
@@ -39,24 +41,16 @@ const (
 	EventError = "error"
 )
 
-// ErrorEvent is the payload of the `error` event:
+// ErrorEvent is the payload of the `error` event, the one error shape of
+// package access:
 //
-//	{"error_code":"PRESENCE_FORBIDDEN","error_message":"…","error_details":{"event":"presence:list","room":"x"},"retry_possible":false,"timestamp":1764033600123}
-type ErrorEvent struct {
-	Code    string         `json:"error_code"`
-	Message string         `json:"error_message"`
-	Details map[string]any `json:"error_details"`
-	Retry   bool           `json:"retry_possible"`
-	// Timestamp is milliseconds since the Unix epoch.
-	Timestamp int64 `json:"timestamp"`
-}
+//	{"error_code":"PRESENCE_FORBIDDEN","error_message":"…","error_details":{"original_event":"presence:list","event":"presence:list","room":"x"},
+//	 "retry_possible":false,"timestamp":"2025-11-25T01:20:00.123Z","code":"PRESENCE_FORBIDDEN","message":"…"}
+type ErrorEvent = access.ErrorEvent
 
-// AckError is the ack sent to a refused request that asked for one:
-// {"success":false,"error":{"code":"…","message":"…"}}.
-type AckError struct {
-	Success bool      `json:"success"`
-	Error   ErrorBody `json:"error"`
-}
+// AckError is the ack sent to a refused request that asked for one: the
+// ErrorEvent plus {"success":false,"error":{"code":"…","message":"…"}}.
+type AckError = access.ErrorAck
 
 // ErrorBody is {code, message}, in acks and HTTP error bodies.
 type ErrorBody struct {

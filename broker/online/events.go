@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ionbus/ionbus/broker"
+	"github.com/ionbus/ionbus/broker/access"
 	"github.com/ionbus/ionbus/presence"
 )
 
@@ -32,8 +33,8 @@ type MemberJSON struct {
 	ID          string `json:"id"`
 	Name        string `json:"name"`
 	Connections int    `json:"connections"`
-	// FirstSeen is milliseconds since the Unix epoch.
-	FirstSeen int64           `json:"first_seen"`
+	// FirstSeen is an ISO 8601 UTC timestamp with milliseconds.
+	FirstSeen string          `json:"first_seen"`
 	Meta      json.RawMessage `json:"meta"` // object or null
 }
 
@@ -62,7 +63,7 @@ func membersJSON(ms []presence.Member) []MemberJSON {
 		if len(meta) == 0 {
 			meta = nil // null
 		}
-		out[i] = MemberJSON{ID: m.UserID, Name: m.Name, Connections: m.Connections, FirstSeen: m.FirstSeen.UnixMilli(), Meta: meta}
+		out[i] = MemberJSON{ID: m.UserID, Name: m.Name, Connections: m.Connections, FirstSeen: access.Timestamp(m.FirstSeen), Meta: meta}
 	}
 	return out
 }
@@ -95,17 +96,7 @@ func payload(e *broker.Event, v any) *requestError {
 // client asked for one.
 func (o *Online) fail(e *broker.Event, rerr *requestError) {
 	o.stats.clientErrors.Add(1)
-	details := map[string]any{"event": e.Name}
-	for k, v := range rerr.details {
-		details[k] = v
-	}
-	_ = e.Socket.Emit(EventError, ErrorEvent{
-		Code: rerr.code, Message: rerr.message, Details: details, Retry: rerr.retry,
-		Timestamp: time.Now().UnixMilli(),
-	})
-	if e.WantsAck() {
-		_ = e.Ack(AckError{Error: ErrorBody{Code: rerr.code, Message: rerr.message}})
-	}
+	access.RefuseEvent(e, access.EventErrorPayload(e, rerr.code, rerr.message, rerr.details, rerr.retry, time.Now()))
 }
 
 func (o *Online) unavailable(err error) *requestError {

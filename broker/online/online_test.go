@@ -39,7 +39,7 @@ type listAck struct {
 		ID          string          `json:"id"`
 		Name        string          `json:"name"`
 		Connections int             `json:"connections"`
-		FirstSeen   int64           `json:"first_seen"`
+		FirstSeen   string          `json:"first_seen"`
 		Meta        json.RawMessage `json:"meta"`
 	} `json:"members"`
 	Error *ErrorBody `json:"error"`
@@ -180,7 +180,7 @@ func TestListPaging(t *testing.T) {
 			t.Fatalf("page %+v", page)
 		}
 		for _, m := range page.Members {
-			if m.Name != "name-"+m.ID || m.Connections != 1 || m.FirstSeen == 0 || string(m.Meta) != "null" {
+			if m.Name != "name-"+m.ID || m.Connections != 1 || !strings.HasSuffix(m.FirstSeen, "Z") || string(m.Meta) != "null" {
 				t.Fatalf("member %+v", m)
 			}
 			ids = append(ids, m.ID)
@@ -216,7 +216,8 @@ func errorEvent(t *testing.T, c *client, code string) ErrorEvent {
 		return decode[ErrorEvent](t, d).Code == code
 	})
 	e := decode[ErrorEvent](t, d)
-	if e.Retry || e.Message == "" || e.Details["event"] == nil || e.Timestamp < time.Now().Add(-time.Minute).UnixMilli() {
+	at, err := time.Parse(time.RFC3339Nano, e.Timestamp)
+	if e.Retry || e.Message == "" || e.Details["original_event"] == nil || err != nil || at.Before(time.Now().Add(-time.Minute)) {
 		t.Fatalf("error event %s", d)
 	}
 	return e

@@ -270,7 +270,7 @@ func TestREADMEExampleLoads(t *testing.T) {
 	want := node.Default()
 	want.CORS = node.CORSConfig{Origins: []string{"http://localhost:3000"}, Credentials: true}
 	want.Namespaces = []node.NamespaceConfig{
-		{Name: "/", Access: "public", Authenticate: "jwt"},
+		{Name: "/", Access: "public", Authenticate: "jwt", ErrorCodes: map[string]string{}},
 		{Name: "/admin", Access: "role:admin", Presence: node.NamespacePresence{Namespace: true}},
 		{Name: "/tenant-*", Access: "authenticated", AutoJoin: []string{"user:{user}"}, Rooms: node.RoomsConfig{Allow: []string{"chat:*", "dm:{user}:*"}}},
 	}

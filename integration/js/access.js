@@ -7,6 +7,8 @@
 const { client, connected, connectError, once, ack, eq, ok, sleep, until, out, run } = require("./lib");
 
 const T = JSON.parse(process.env.TOKENS || "{}");
+// Every server timestamp a client sees: ISO 8601, UTC, milliseconds.
+const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 
 async function refused(nsp, opts, code) {
   const err = await connectError(client(nsp, { reconnection: false, ...opts }));
@@ -46,8 +48,8 @@ const scenarios = {
     const legacy = client("/legacy", { reconnection: false });
     const legacyGone = once(legacy, "disconnect");
     const [payload] = await once(legacy, "auth_required");
-    eq([payload.error_code, payload.message, payload.redirect_url, typeof payload.timestamp],
-      ["AUTH_REQUIRED", "Authentication failed", "/login", "number"], "auth_required event");
+    eq([payload.error_code, payload.code, payload.message, payload.redirect_url, ISO.test(payload.timestamp)],
+      ["AUTH_REQUIRED", "AUTH_REQUIRED", "Authentication failed", "/login", true], "auth_required event");
     const [reason] = await legacyGone;
     eq(reason, "io server disconnect", "legacy namespace disconnects after the event");
     for (const s of [viaAuth, viaHeader, admin]) s.disconnect();
@@ -60,7 +62,7 @@ const scenarios = {
     eq([bad.success, bad.error.code], [false, "AUTH_INVALID_SESSION"], "refresh with another user's token refused");
     const [session] = await Promise.all([once(s, "user:session").then((a) => a[0]), ack(s, "auth:refresh", { token: T.short2 })]);
     eq(session.event, "token_refresh", "user:session token_refresh");
-    eq(typeof session.expiresAt, "number", "expiresAt");
+    eq(ISO.test(session.expiresAt), true, "expiresAt (ISO 8601)");
     const gone = once(s, "disconnect", 8000);
     const [expired] = await once(s, "user:session", 8000);
     eq(expired.event, "token_expired", "user:session token_expired");
@@ -94,13 +96,14 @@ const scenarios = {
     eq(got.filter((r) => r.success === false).length, 2, "2 answered with success:false");
     await until("error events", () => errors.length >= 2);
     const e = errors[0];
-    eq([e.code, e.limit, typeof e.remaining, typeof e.reset_time], ["RATE_LIMIT_EXCEEDED", 20, "number", "number"], "rate limit error payload");
+    eq([e.code, e.error_code, e.limit, typeof e.remaining, ISO.test(e.reset_time), e.error_details.original_event, e.retry_possible, ISO.test(e.timestamp)],
+      ["RATE_LIMIT_EXCEEDED", "RATE_LIMIT_EXCEEDED", 20, "number", true, "whoami", true, true], "rate limit error payload");
     // Size limit (2 KiB) is separate from maxPayload.
     const c = await connected(client("/", { auth: { token: T.dave } }));
     const sizeErr = once(c, "error");
     c.emit("whoami", "x".repeat(4096));
     const [se] = await sizeErr;
-    eq(se.code, "MESSAGE_TOO_LARGE", "oversized message refused");
+    eq([se.code, se.error_code, typeof se.error_message, se.retry_possible], ["MESSAGE_TOO_LARGE", "MESSAGE_TOO_LARGE", "string", false], "oversized message refused");
   },
 
   async rooms() {
@@ -129,7 +132,8 @@ const scenarios = {
     }
     await until("error events", () => errs.length >= cases.length);
     const e = errs[0];
-    eq([e.error_code, typeof e.error_message, e.retry_possible, typeof e.timestamp], ["ROOM_NOT_ALLOWED", "string", false, "number"], "standard error event");
+    eq([e.error_code, e.code, typeof e.error_message, e.message, e.error_details.original_event, e.retry_possible, ISO.test(e.timestamp)],
+      ["ROOM_NOT_ALLOWED", "ROOM_NOT_ALLOWED", "string", e.error_message, "join_room", false, true], "standard error event");
     // Room limit: 4 rooms besides the own id room (2 auto-joined + 2 joined).
     const over = await ack(s, "join_room", { room_name: "chat:more" });
     eq([over.success, over.error_code], [false, "ROOM_LIMIT_EXCEEDED"], "room limit");
