@@ -124,10 +124,12 @@
 // # Lifecycle events (Lifecycle.Stream set; Redis required)
 //
 // connect, disconnect (reason: the broker's, e.g. "transport close",
-// "server shutting down", or "node dead"), join and leave (explicit
-// room changes; a disconnect implies leaving every room), online and
+// "server shutting down", or "node dead"), join and leave (room
+// changes, those made at connect included: auto_join, the connect
+// answer's rooms; a disconnect implies leaving every room), online and
 // offline (the first socket of a user in a namespace on the cluster, the
-// last one gone; anonymous sockets have none) are XADDed to the stream
+// last one gone; anonymous sockets have none; an offline a sweep writes
+// carries reason "node dead" too) are XADDed to the stream
 // (MAXLEN ~ Lifecycle.MaxLen) with the fields of LifeEvent: type,
 // namespace, sid, user, room, reason, node, time, id. Per socket they are
 // in order. Delivery is at least once: dedupe on id. A socket's ids are
