@@ -131,3 +131,91 @@ func BenchmarkAllowParallel(b *testing.B) {
 		})
 	}
 }
+
+// rateAlgorithms are the Rate implementations of one env.
+func rateAlgorithms(e *env) []struct {
+	name string
+	rate Rate
+} {
+	return []struct {
+		name string
+		rate Rate
+	}{{"gcra", e.rate}, {"window", e.window("bench")}}
+}
+
+// BenchmarkRateAllow: one admitted message-rate check per algorithm, one
+// event per second at 100/min, so the window key holds its full 60
+// buckets (the largest hash the script reads).
+func BenchmarkRateAllow(b *testing.B) {
+	for _, f := range benchFactories() {
+		for i, name := range []string{"gcra", "window"} {
+			b.Run(name+"/"+f.name, func(b *testing.B) {
+				e := f.new(b)
+				r := rateAlgorithms(e)[i].rate
+				ctx := context.Background()
+				b.ReportAllocs()
+				for b.Loop() {
+					e.clock.Advance(time.Second)
+					if d, err := r.Allow(ctx, "msg:u1", 100, time.Minute); err != nil || !d.Allowed {
+						b.Fatal(d, err)
+					}
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkRateRefused: a check at the limit (a flooding client).
+func BenchmarkRateRefused(b *testing.B) {
+	for _, f := range benchFactories() {
+		for i, name := range []string{"gcra", "window"} {
+			b.Run(name+"/"+f.name, func(b *testing.B) {
+				e := f.new(b)
+				r := rateAlgorithms(e)[i].rate
+				ctx := context.Background()
+				for range 100 {
+					if name == "window" {
+						e.clock.Advance(time.Second / 4) // spread over 25 buckets
+					}
+					if _, err := r.Allow(ctx, "msg:u1", 100, time.Minute); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportAllocs()
+				for b.Loop() {
+					if d, err := r.Allow(ctx, "msg:u1", 100, time.Minute); err != nil || d.Allowed {
+						b.Fatal(d, err)
+					}
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkRateAllowParallel: checks from many goroutines over 1000 keys.
+// The Redis window uses the server's clock here, as in production.
+func BenchmarkRateAllowParallel(b *testing.B) {
+	for _, f := range benchFactories() {
+		for i, name := range []string{"gcra", "window"} {
+			b.Run(name+"/"+f.name, func(b *testing.B) {
+				e := f.new(b)
+				r := rateAlgorithms(e)[i].rate
+				if w, ok := r.(*RedisWindowRate); ok {
+					w.callerClock = false
+				}
+				ctx := context.Background()
+				b.ReportAllocs()
+				b.RunParallel(func(pb *testing.PB) {
+					i := 0
+					for pb.Next() {
+						i++
+						if _, err := r.Allow(ctx, "msg:u"+strconv.Itoa(i%1000), 1<<30, time.Minute); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			})
+		}
+	}
+}

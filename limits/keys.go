@@ -55,3 +55,8 @@ func (n redisNames) nodes() string { return n.tag + "nodes" }
 
 // rate is the GCRA state (theoretical arrival time, µs) of one key.
 func (n redisNames) rate(key string) string { return n.raw + "rate:" + key }
+
+// window is the sliding-window state (hash of bucket end µs -> count) of
+// one key. Distinct from rate so that switching algorithms never reads
+// the other's state (nor hits WRONGTYPE).
+func (n redisNames) window(key string) string { return n.raw + "window:" + key }

@@ -26,7 +26,8 @@ type Limiter struct {
 }
 
 // New validates cfg. slots and rate are the backends (NewMemorySlots /
-// NewRedisSlots, NewMemoryRate / NewRedisRate); either may be nil when the
+// NewRedisSlots, NewMemoryWindowRate / NewRedisWindowRate, or the GCRA
+// NewMemoryRate / NewRedisRate); either may be nil when the
 // limits that need it are disabled.
 func New(cfg Config, slots Slots, rate Rate) (*Limiter, error) {
 	cfg = cfg.withDefaults()

@@ -23,11 +23,15 @@ type Slots interface {
 	Release(ctx context.Context, keys []SlotKey, slotID string) error
 }
 
-// Rate limits events per key per window. Implementations are safe for
-// concurrent use.
+// Rate limits events per key per window. What "limit per window" means
+// depends on the algorithm (see the package doc): the sliding-window
+// implementations (MemoryWindowRate, RedisWindowRate) never admit more
+// than limit events in any interval of length window; the GCRA ones
+// (MemoryRate, RedisRate) refill smoothly and admit up to about twice
+// limit in the first window. Implementations are safe for concurrent use.
 type Rate interface {
-	// Allow counts one event for key if fewer than limit events happened
-	// in the sliding window (GCRA). limit and window must be positive.
+	// Allow counts one event for key if the algorithm admits it. limit
+	// and window must be positive.
 	Allow(ctx context.Context, key string, limit int, window time.Duration) (Decision, error)
 }
 
@@ -102,4 +106,22 @@ func gcraInterval(limit int, window time.Duration) time.Duration {
 		t = time.Microsecond
 	}
 	return t.Truncate(time.Microsecond)
+}
+
+// windowBuckets is how many buckets a sliding window is split into: the
+// window refuses at most one bucket (window/windowBuckets) early.
+const windowBuckets = 60
+
+// minWindowBucket bounds the bucket width from below, so a short window
+// keeps few buckets.
+const minWindowBucket = time.Millisecond
+
+// windowSpan returns a sliding window's length and bucket width in µs
+// (the unit of the Redis script): the window rounded up to a whole µs
+// (rounding up is conservative), the bucket window/windowBuckets rounded
+// down, at least minWindowBucket.
+func windowSpan(window time.Duration) (windowUS, bucketUS int64) {
+	windowUS = int64((window + time.Microsecond - 1) / time.Microsecond)
+	bucketUS = max(windowUS/windowBuckets, int64(minWindowBucket/time.Microsecond))
+	return windowUS, bucketUS
 }

@@ -44,7 +44,10 @@ type env struct {
 	clock *fakeClock
 	// slots returns the Slots of node; memory returns one shared instance.
 	slots func(node string) Slots
-	rate  Rate
+	rate  Rate // GCRA
+	// window returns the sliding-window Rate of node, on the fake clock;
+	// memory returns one shared instance.
+	window func(node string) Rate
 	// cluster is set for Redis backends: crash safety applies.
 	cluster *clusterEnv
 }
@@ -76,7 +79,8 @@ func factories() []factory {
 func newMemoryEnv(t testing.TB) *env {
 	clock := newFakeClock()
 	s := NewMemorySlots()
-	return &env{clock: clock, slots: func(string) Slots { return s }, rate: NewMemoryRate(clock.Now)}
+	w := NewMemoryWindowRate(clock.Now)
+	return &env{clock: clock, slots: func(string) Slots { return s }, rate: NewMemoryRate(clock.Now), window: func(string) Rate { return w }}
 }
 
 // redisEnv builds a Redis env; every node gets its own client (its own
@@ -97,9 +101,24 @@ func redisEnv(t testing.TB, addr string, nodeTTL time.Duration, lapse func(), re
 	}
 	var mu sync.Mutex
 	nodes := map[string]*RedisSlots{}
+	windows := map[string]*RedisWindowRate{}
 	return &env{
 		clock: clock,
 		rate:  rate,
+		window: func(node string) Rate {
+			mu.Lock()
+			defer mu.Unlock()
+			if w, ok := windows[node]; ok {
+				return w
+			}
+			w, err := NewRedisWindowRate(newClient(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w.callerClock = true
+			windows[node] = w
+			return w
+		},
 		slots: func(node string) Slots {
 			mu.Lock()
 			defer mu.Unlock()

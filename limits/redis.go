@@ -24,6 +24,8 @@ var (
 	slotsRestoreLua string
 	//go:embed lua/rate_gcra.lua
 	rateGCRALua string
+	//go:embed lua/rate_window.lua
+	rateWindowLua string
 
 	slotsAcquireScript   = redis.NewScript(slotsAcquireLua)
 	slotsReleaseScript   = redis.NewScript(slotsReleaseLua)
@@ -31,6 +33,7 @@ var (
 	slotsSweepScript     = redis.NewScript(slotsSweepLua)
 	slotsRestoreScript   = redis.NewScript(slotsRestoreLua)
 	rateGCRAScript       = redis.NewScript(rateGCRALua)
+	rateWindowScript     = redis.NewScript(rateWindowLua)
 )
 
 // sweepBudget is the most slot entries one sweep script examines, so one
@@ -412,5 +415,74 @@ func (r *RedisRate) Allow(ctx context.Context, key string, limit int, window tim
 		Remaining:  int(res[1]),
 		ResetAt:    t.Add(time.Duration(res[2]) * time.Microsecond),
 		RetryAfter: time.Duration(res[3]) * time.Microsecond,
+	}, nil
+}
+
+// RedisWindowRate is Rate shared by every node on one Redis as a
+// sliding-window counter: never more than limit events for a key in any
+// interval of length window across the cluster, refusing at most one
+// bucket (window/60, at least 1 ms) early (see the package doc). State is
+// one hash per limited key of at most about 62 fields, expiring when idle.
+//
+// The window follows the Redis server's clock (TIME inside the script),
+// so nodes with skewed clocks still share one window; Config.Now only
+// turns the reply's relative times into Decision.ResetAt. Safe for
+// concurrent use.
+type RedisWindowRate struct {
+	client redis.UniversalClient
+	names  redisNames
+	now    func() time.Time
+	// callerClock sends now() to the script instead of using Redis TIME
+	// (tests on a fake clock). The keys then live callerClockTTLSlack
+	// longer, as Redis expires them by its own clock.
+	callerClock bool
+}
+
+const callerClockTTLSlack = time.Hour
+
+var _ Rate = (*RedisWindowRate)(nil)
+
+// NewRedisWindowRate uses client with cfg's KeyPrefix and Now.
+func NewRedisWindowRate(client redis.UniversalClient, cfg Config) (*RedisWindowRate, error) {
+	if client == nil {
+		return nil, errors.New("limits: nil redis client")
+	}
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return &RedisWindowRate{client: client, names: newRedisNames(cfg.KeyPrefix), now: cfg.Now}, nil
+}
+
+// Allow implements Rate. One round trip (EVALSHA).
+func (r *RedisWindowRate) Allow(ctx context.Context, key string, limit int, window time.Duration) (Decision, error) {
+	if err := validRate(key, limit, window); err != nil {
+		return Decision{}, err
+	}
+	windowUS, bucketUS := windowSpan(window)
+	var t time.Time
+	nowArg, slackMS := int64(-1), int64(0)
+	if r.callerClock {
+		t = r.now()
+		nowArg, slackMS = t.UnixMicro(), callerClockTTLSlack.Milliseconds()
+	}
+	res, err := rateWindowScript.Run(ctx, r.client, []string{r.names.window(key)},
+		nowArg, windowUS, bucketUS, limit, slackMS).Int64Slice()
+	if err != nil {
+		return Decision{}, fmt.Errorf("limits: allow: %w", err)
+	}
+	if len(res) != 4 {
+		return Decision{}, fmt.Errorf("limits: allow: unexpected reply %v", res)
+	}
+	if !r.callerClock {
+		t = r.now() // the reply's durations run from the script's run
+	}
+	return Decision{
+		Allowed:    res[0] == 1,
+		Key:        key,
+		Limit:      limit,
+		Remaining:  int(res[1]),
+		ResetAt:    t.Add(usDuration(res[2])),
+		RetryAfter: usDuration(res[3]),
 	}, nil
 }

@@ -19,11 +19,22 @@ func TestBehaviour(t *testing.T) {
 			t.Run("SlotsInvalid", func(t *testing.T) { testSlotsInvalid(t, f.new(t)) })
 			t.Run("SlotsConcurrentNeverOver", func(t *testing.T) { testSlotsConcurrent(t, f.new(t)) })
 			t.Run("RateBurstThenSteady", func(t *testing.T) { testRateBurst(t, f.new(t)) })
-			t.Run("RateKeysIndependent", func(t *testing.T) { testRateKeys(t, f.new(t)) })
-			t.Run("RateInvalid", func(t *testing.T) { testRateInvalid(t, f.new(t)) })
-			t.Run("RateConcurrentExact", func(t *testing.T) { testRateConcurrent(t, f.new(t)) })
+			t.Run("RateKeysIndependent", func(t *testing.T) { testRateKeys(t, f.new(t).rate) })
+			t.Run("RateInvalid", func(t *testing.T) { testRateInvalid(t, f.new(t).rate) })
+			t.Run("RateConcurrentExact", func(t *testing.T) { testRateConcurrent(t, f.new(t).rate) })
 			t.Run("RateHighRate", func(t *testing.T) { testRateHighRate(t, f.new(t)) })
-			t.Run("LimiterPolicy", func(t *testing.T) { testLimiterPolicy(t, f.new(t)) })
+			t.Run("RateFirstWindow", func(t *testing.T) { testRateFirstWindow(t, f.new(t)) })
+			t.Run("WindowBurstRefusedUntilWindowPasses", func(t *testing.T) { testWindowBurst(t, f.new(t)) })
+			t.Run("WindowAnyInterval", func(t *testing.T) { testWindowAnyInterval(t, f.new(t)) })
+			t.Run("WindowRetryAfterExact", func(t *testing.T) { testWindowRetryAfter(t, f.new(t)) })
+			t.Run("WindowNodesShareState", func(t *testing.T) { testWindowNodes(t, f.new(t)) })
+			t.Run("WindowChangedNoUndercount", func(t *testing.T) { testWindowChanged(t, f.new(t)) })
+			t.Run("WindowStateBounded", func(t *testing.T) { testWindowBounded(t, f.new(t)) })
+			t.Run("WindowKeysIndependent", func(t *testing.T) { testRateKeys(t, f.new(t).window("a")) })
+			t.Run("WindowInvalid", func(t *testing.T) { testRateInvalid(t, f.new(t).window("a")) })
+			t.Run("WindowConcurrentExact", func(t *testing.T) { testRateConcurrent(t, f.new(t).window("a")) })
+			t.Run("LimiterPolicy", func(t *testing.T) { e := f.new(t); testLimiterPolicy(t, e, e.rate) })
+			t.Run("LimiterPolicyWindow", func(t *testing.T) { e := f.new(t); testLimiterPolicy(t, e, e.window("a")) })
 			t.Run("CrashSafety", func(t *testing.T) { testCrashSafety(t, f.new(t)) })
 			t.Run("HeartbeatKeepsSlots", func(t *testing.T) { testHeartbeatKeepsSlots(t, f.new(t)) })
 			t.Run("RunSweepsLapsedNodes", func(t *testing.T) { testRunSweeps(t, f.new(t)) })
@@ -258,22 +269,22 @@ func testRateBurst(t *testing.T, e *env) {
 	}
 }
 
-func testRateKeys(t *testing.T, e *env) {
+func testRateKeys(t *testing.T, r Rate) {
 	ctx := context.Background()
 	for range 3 {
-		if d, _ := e.rate.Allow(ctx, "a", 3, time.Minute); !d.Allowed {
+		if d, _ := r.Allow(ctx, "a", 3, time.Minute); !d.Allowed {
 			t.Fatal("a refused")
 		}
 	}
-	if d, _ := e.rate.Allow(ctx, "a", 3, time.Minute); d.Allowed {
+	if d, _ := r.Allow(ctx, "a", 3, time.Minute); d.Allowed {
 		t.Fatal("a over limit allowed")
 	}
-	if d, _ := e.rate.Allow(ctx, "b", 3, time.Minute); !d.Allowed || d.Remaining != 2 {
+	if d, _ := r.Allow(ctx, "b", 3, time.Minute); !d.Allowed || d.Remaining != 2 {
 		t.Fatalf("b shares a's budget: %+v", d)
 	}
 }
 
-func testRateInvalid(t *testing.T, e *env) {
+func testRateInvalid(t *testing.T, r Rate) {
 	ctx := context.Background()
 	for _, tc := range []struct {
 		key    string
@@ -282,22 +293,24 @@ func testRateInvalid(t *testing.T, e *env) {
 		want   error
 	}{
 		{"", 1, time.Second, ErrInvalidKey},
+		{"a\nb", 1, time.Second, ErrInvalidKey},
 		{"k", 0, time.Second, ErrInvalidLimit},
 		{"k", -1, time.Second, ErrInvalidLimit},
 		{"k", 1, 0, ErrInvalidLimit},
+		{"k", 1, -time.Second, ErrInvalidLimit},
 	} {
-		if _, err := e.rate.Allow(ctx, tc.key, tc.limit, tc.window); !errors.Is(err, tc.want) {
+		if _, err := r.Allow(ctx, tc.key, tc.limit, tc.window); !errors.Is(err, tc.want) {
 			t.Errorf("Allow(%q, %d, %v) err = %v, want %v", tc.key, tc.limit, tc.window, err, tc.want)
 		}
 	}
 }
 
-func testRateConcurrent(t *testing.T, e *env) {
+func testRateConcurrent(t *testing.T, r Rate) {
 	var allowed atomic.Int32
 	var wg sync.WaitGroup
 	for range 100 {
 		wg.Go(func() {
-			d, err := e.rate.Allow(context.Background(), "hot", 20, time.Hour)
+			d, err := r.Allow(context.Background(), "hot", 20, time.Hour)
 			if err != nil {
 				t.Error(err)
 			}
@@ -338,9 +351,9 @@ func testRateHighRate(t *testing.T, e *env) {
 	}
 }
 
-func testLimiterPolicy(t *testing.T, e *env) {
+func testLimiterPolicy(t *testing.T, e *env, rate Rate) {
 	ctx := context.Background()
-	l, err := New(Config{MaxConnectionsPerUser: 2, MaxConnectionsPerIP: 3, ConnectAttemptsPerIP: 4, MessagesPerUser: 2, MaxRoomsPerSocket: 2, Now: e.clock.Now}, e.slots("a"), e.rate)
+	l, err := New(Config{MaxConnectionsPerUser: 2, MaxConnectionsPerIP: 3, ConnectAttemptsPerIP: 4, MessagesPerUser: 2, MaxRoomsPerSocket: 2, Now: e.clock.Now}, e.slots("a"), rate)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -94,13 +95,14 @@ func TestIPKey(t *testing.T) {
 // of nodes running the previous version during a rolling deploy.
 func TestRedisKeyNames(t *testing.T) {
 	n := newRedisNames("ionbus:limits")
-	got := []string{n.slots("user:42"), n.nodePrefix() + "n1", n.nodeSlotsPrefix() + "n1", n.nodes(), n.rate("msg:42"), UserSlotKey("42"), IPSlotKey("1.2.3.4"), connectRateKey("1.2.3.4"), messageRateKey("42")}
+	got := []string{n.slots("user:42"), n.nodePrefix() + "n1", n.nodeSlotsPrefix() + "n1", n.nodes(), n.rate("msg:42"), n.window("msg:42"), UserSlotKey("42"), IPSlotKey("1.2.3.4"), connectRateKey("1.2.3.4"), messageRateKey("42")}
 	want := []string{
 		"{ionbus:limits}:slots:user:42",
 		"{ionbus:limits}:node:n1",
 		"{ionbus:limits}:nodeslots:n1",
 		"{ionbus:limits}:nodes",
 		"ionbus:limits:rate:msg:42",
+		"ionbus:limits:window:msg:42",
 		"user:42",
 		"ip:1.2.3.4",
 		"connect:ip:1.2.3.4",
@@ -162,6 +164,7 @@ func TestLuaHeadersDescribeKeysAndArgv(t *testing.T) {
 	for name, src := range map[string]string{
 		"slots_acquire": slotsAcquireLua, "slots_release": slotsReleaseLua,
 		"slots_heartbeat": slotsHeartbeatLua, "slots_sweep": slotsSweepLua, "rate_gcra": rateGCRALua,
+		"rate_window":   rateWindowLua,
 		"slots_restore": slotsRestoreLua,
 	} {
 		if !strings.HasPrefix(src, "-- "+name+".lua") || !strings.Contains(src, "KEYS[1]") || !strings.Contains(src, "ARGV[1]") {
@@ -190,6 +193,48 @@ func TestMemoryRateBounded(t *testing.T) {
 	}
 	if n := r.Len(); n > 2000 {
 		t.Fatalf("Len = %d after every key replenished; idle keys were kept", n)
+	}
+}
+
+// TestMemoryWindowRateBounded: keys are forgotten once their newest
+// bucket has left the window.
+func TestMemoryWindowRateBounded(t *testing.T) {
+	clock := newFakeClock()
+	r := NewMemoryWindowRate(clock.Now)
+	ctx := context.Background()
+	for i := range 10000 {
+		if _, err := r.Allow(ctx, "ip:"+strconv.Itoa(i), 100, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r.Len() != 10000 {
+		t.Fatalf("Len = %d", r.Len())
+	}
+	clock.Advance(time.Minute + time.Second) // one window plus one bucket
+	for i := range 2000 {
+		_, _ = r.Allow(ctx, "probe"+strconv.Itoa(i), 100, time.Minute)
+	}
+	if n := r.Len(); n > 2000 {
+		t.Fatalf("Len = %d after every key left its window; idle keys were kept", n)
+	}
+}
+
+// TestWindowSpan pins the bucket arithmetic both backends share.
+func TestWindowSpan(t *testing.T) {
+	for _, tc := range []struct {
+		window         time.Duration
+		windowUS, bkUS int64
+	}{
+		{time.Minute, 60_000_000, 1_000_000},
+		{time.Hour, 3_600_000_000, 60_000_000},
+		{10 * time.Second, 10_000_000, 166_666},
+		{50 * time.Millisecond, 50_000, 1_000}, // at least 1 ms
+		{1500 * time.Nanosecond, 2, 1_000},     // rounded up to whole µs
+	} {
+		w, b := windowSpan(tc.window)
+		if w != tc.windowUS || b != tc.bkUS {
+			t.Errorf("windowSpan(%v) = %d, %d µs; want %d, %d", tc.window, w, b, tc.windowUS, tc.bkUS)
+		}
 	}
 }
 
