@@ -211,6 +211,9 @@ type LimitsConfig struct {
 	ConnectAttemptsWindow Duration `yaml:"connect_attempts_window"`
 	MessagesPerUser       int      `yaml:"messages_per_user"`
 	MessagesWindow        Duration `yaml:"messages_window"`
+	// RateAlgorithm is "window" (at most N in any window) or "gcra"
+	// (smooth refill: a burst of N, then one every window/N).
+	RateAlgorithm string `yaml:"rate_algorithm"`
 	MaxMessageBytes       int      `yaml:"max_message_bytes"` // bytes
 	MaxRoomsPerSocket     int      `yaml:"max_rooms_per_socket"`
 	TrustedProxies        []string `yaml:"trusted_proxies"` // CIDRs (a bare address is a /32 or /128)
@@ -305,6 +308,7 @@ func Default() Config {
 			ConnectAttemptsWindow: Duration(time.Hour),
 			MessagesPerUser:       100,
 			MessagesWindow:        Duration(time.Minute),
+			RateAlgorithm:         "window",
 			MaxMessageBytes:       10240,
 			MaxRoomsPerSocket:     50,
 			NodeTTL:               Duration(30 * time.Second),
@@ -516,6 +520,7 @@ var envVars = []envVar{
 	{"IONBUS_LIMITS_CONNECT_ATTEMPTS_WINDOW", setDuration(func(c *Config) *Duration { return &c.Limits.ConnectAttemptsWindow })},
 	{"IONBUS_LIMITS_MESSAGES_PER_USER", setInt(func(c *Config) *int { return &c.Limits.MessagesPerUser })},
 	{"IONBUS_LIMITS_MESSAGES_WINDOW", setDuration(func(c *Config) *Duration { return &c.Limits.MessagesWindow })},
+	{"IONBUS_LIMITS_RATE_ALGORITHM", setString(func(c *Config) *string { return &c.Limits.RateAlgorithm })},
 	{"IONBUS_LIMITS_MAX_MESSAGE_BYTES", setInt(func(c *Config) *int { return &c.Limits.MaxMessageBytes })},
 	{"IONBUS_LIMITS_MAX_ROOMS_PER_SOCKET", setInt(func(c *Config) *int { return &c.Limits.MaxRoomsPerSocket })},
 	{"IONBUS_LIMITS_TRUSTED_PROXIES", setList(func(c *Config) *[]string { return &c.Limits.TrustedProxies })},
@@ -770,6 +775,9 @@ func (c *Config) validateLimits(bad func(string, ...any)) {
 	}
 	if l.MessagesPerUser > 0 && l.MessagesWindow <= 0 {
 		bad("limits.messages_window: must be positive")
+	}
+	if l.RateAlgorithm != "window" && l.RateAlgorithm != "gcra" {
+		bad("limits.rate_algorithm: %q (window, gcra)", l.RateAlgorithm)
 	}
 	if l.NodeTTL <= 0 {
 		bad("limits.node_ttl: must be positive")

@@ -90,12 +90,21 @@ func mapConfig(c Config, log *zerolog.Logger) (comp components, err error) {
 		}
 		lcfg.KeyPrefix = keyPrefix(c.Redis.Key, "limits")
 		var slots limits.Slots = limits.NewMemorySlots()
-		var rate limits.Rate = limits.NewMemoryRate(nil)
+		gcra := c.Limits.RateAlgorithm == "gcra"
+		var rate limits.Rate = limits.NewMemoryWindowRate(nil)
+		if gcra {
+			rate = limits.NewMemoryRate(nil)
+		}
 		if comp.Redis != nil {
 			if comp.Slots, err = limits.NewRedisSlots(comp.Redis, lcfg); err != nil {
 				return components{}, fmt.Errorf("limits: %w", err)
 			}
-			if rate, err = limits.NewRedisRate(comp.Redis, lcfg); err != nil {
+			if gcra {
+				rate, err = limits.NewRedisRate(comp.Redis, lcfg)
+			} else {
+				rate, err = limits.NewRedisWindowRate(comp.Redis, lcfg)
+			}
+			if err != nil {
 				return components{}, fmt.Errorf("limits: %w", err)
 			}
 			slots = comp.Slots
