@@ -213,13 +213,13 @@ type LimitsConfig struct {
 	MessagesWindow        Duration `yaml:"messages_window"`
 	// RateAlgorithm is "window" (at most N in any window) or "gcra"
 	// (smooth refill: a burst of N, then one every window/N).
-	RateAlgorithm string `yaml:"rate_algorithm"`
-	MaxMessageBytes       int      `yaml:"max_message_bytes"` // bytes
-	MaxRoomsPerSocket     int      `yaml:"max_rooms_per_socket"`
-	TrustedProxies        []string `yaml:"trusted_proxies"` // CIDRs (a bare address is a /32 or /128)
-	ProxyHeader           string   `yaml:"proxy_header"`    // X-Forwarded-For | Forwarded | "" (either)
-	NodeTTL               Duration `yaml:"node_ttl"`
-	AbuseDisconnectAfter  int      `yaml:"abuse_disconnect_after"` // consecutive rate-limited messages
+	RateAlgorithm        string   `yaml:"rate_algorithm"`
+	MaxMessageBytes      int      `yaml:"max_message_bytes"` // bytes
+	MaxRoomsPerSocket    int      `yaml:"max_rooms_per_socket"`
+	TrustedProxies       []string `yaml:"trusted_proxies"` // CIDRs (a bare address is a /32 or /128)
+	ProxyHeader          string   `yaml:"proxy_header"`    // X-Forwarded-For | Forwarded | "" (either)
+	NodeTTL              Duration `yaml:"node_ttl"`
+	AbuseDisconnectAfter int      `yaml:"abuse_disconnect_after"` // consecutive rate-limited messages
 }
 
 // PresenceConfig is who-is-online tracking (packages presence and
