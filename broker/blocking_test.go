@@ -3,7 +3,6 @@ package broker
 import (
 	"context"
 	"errors"
-	"io"
 	"net"
 	"net/http/httptest"
 	"strings"
@@ -11,30 +10,26 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
 
 	"github.com/ionbus/ionbus/connection"
+	"github.com/ionbus/ionbus/internal/wstest"
 )
 
 // wsSocket is a raw Socket.IO client on a real websocket.
 type wsSocket struct {
 	t    *testing.T
 	conn net.Conn
-	r    io.Reader // conn, after what ws.Dial buffered
 }
 
 func dialWS(t *testing.T, url string) *wsSocket {
 	t.Helper()
-	conn, br, _, err := ws.Dial(context.Background(), "ws"+strings.TrimPrefix(url, "http")+"/socket.io/?EIO=4&transport=websocket")
+	conn, err := wstest.Dial(context.Background(), "ws"+strings.TrimPrefix(url, "http")+"/socket.io/?EIO=4&transport=websocket", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	c := &wsSocket{t: t, conn: conn, r: conn}
-	if br != nil { // frames that came with the 101 response
-		c.r = io.MultiReader(br, conn)
-	}
+	c := &wsSocket{t: t, conn: conn}
 	if p := c.next(); !strings.HasPrefix(p, "0{") {
 		t.Fatalf("open %q", p)
 	}
@@ -51,10 +46,7 @@ func (c *wsSocket) send(p string) {
 func (c *wsSocket) next() string {
 	c.t.Helper()
 	_ = c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-	msg, err := wsutil.ReadServerText(struct {
-		io.Reader
-		io.Writer
-	}{c.r, c.conn})
+	msg, err := wsutil.ReadServerText(c.conn)
 	if err != nil {
 		c.t.Fatalf("read: %v", err)
 	}
@@ -138,10 +130,7 @@ func TestBlockingMiddleware(t *testing.T) {
 	waitEntered(3)
 	dup.send("40/slow,") // a second CONNECT while the first is pending
 	_ = dup.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if _, err := wsutil.ReadServerText(struct {
-		io.Reader
-		io.Writer
-	}{dup.r, dup.conn}); err == nil {
+	if _, err := wsutil.ReadServerText(dup.conn); err == nil {
 		t.Fatal("the session survived a second CONNECT")
 	}
 	release <- struct{}{}

@@ -15,6 +15,8 @@ import (
 
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
+
+	"github.com/ionbus/ionbus/internal/wstest"
 )
 
 // Hostile input from raw Go clients (gobwas/ws and net/http). The
@@ -28,13 +30,7 @@ import (
 type rawWS struct {
 	t    *testing.T
 	conn net.Conn
-	rw   io.ReadWriter
 	open map[string]any // the Engine.IO open packet
-}
-
-type readWriter struct {
-	io.Reader
-	io.Writer
 }
 
 func dialWS(t *testing.T, url, query string) *rawWS {
@@ -42,14 +38,11 @@ func dialWS(t *testing.T, url, query string) *rawWS {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	u := "ws" + strings.TrimPrefix(url, "http") + "/socket.io/?" + query
-	conn, br, _, err := ws.Dial(ctx, u)
+	conn, err := wstest.Dial(ctx, u, nil)
 	if err != nil {
 		t.Fatalf("dial %s: %v", u, err)
 	}
-	c := &rawWS{t: t, conn: conn, rw: conn}
-	if br != nil {
-		c.rw = readWriter{br, conn}
-	}
+	c := &rawWS{t: t, conn: conn}
 	t.Cleanup(func() { _ = conn.Close() })
 	first := c.readText(5 * time.Second)
 	if !strings.HasPrefix(first, "0{") {
@@ -80,7 +73,7 @@ func (c *rawWS) read(d time.Duration) (string, ws.OpCode, error) {
 	var msg []byte
 	var op ws.OpCode
 	for {
-		f, err := ws.ReadFrame(c.rw)
+		f, err := ws.ReadFrame(c.conn)
 		if err != nil {
 			return "", 0, err
 		}

@@ -21,6 +21,7 @@ import (
 	"github.com/ionbus/ionbus/broker"
 	"github.com/ionbus/ionbus/broker/access"
 	"github.com/ionbus/ionbus/connection"
+	"github.com/ionbus/ionbus/internal/wstest"
 )
 
 // backend is a fake application backend: it records every hook request
@@ -201,7 +202,6 @@ func addTestEvents(ns *broker.Namespace) {
 type client struct {
 	t      *testing.T
 	conn   net.Conn
-	rw     readWriter
 	sid    string
 	prefix string // "" for "/", else the namespace and a comma
 
@@ -215,11 +215,6 @@ type client struct {
 	closed   bool     // the server sent DISCONNECT
 	wake     chan struct{}
 	done     chan struct{}
-}
-
-type readWriter struct {
-	io.Reader
-	io.Writer
 }
 
 type frame struct {
@@ -245,7 +240,7 @@ func open(t *testing.T, n *testNode, nsp string, auth map[string]any, header htt
 	u := "ws" + strings.TrimPrefix(n.ts.URL, "http") + "/socket.io/?EIO=4&transport=websocket&room=lobby"
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	conn, br, _, err := (ws.Dialer{Header: ws.HandshakeHeaderHTTP(header)}).Dial(ctx, u)
+	conn, err := wstest.Dial(ctx, u, header)
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}
@@ -253,15 +248,10 @@ func open(t *testing.T, n *testNode, nsp string, auth map[string]any, header htt
 	if nsp != "/" {
 		c.prefix = nsp + ","
 	}
-	if br != nil {
-		c.rw = readWriter{br, conn}
-	} else {
-		c.rw = readWriter{conn, conn}
-	}
 	read := func() string {
 		_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 		for {
-			data, err := wsutil.ReadServerText(c.rw)
+			data, err := wsutil.ReadServerText(c.conn)
 			if err != nil {
 				t.Fatalf("read: %v", err)
 			}
@@ -309,7 +299,7 @@ func (c *client) write(text string) {
 func (c *client) readLoop() {
 	defer close(c.done)
 	for {
-		data, op, err := wsutil.ReadServerData(c.rw)
+		data, op, err := wsutil.ReadServerData(c.conn)
 		if err != nil {
 			return
 		}

@@ -3,7 +3,6 @@ package online
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net"
 	"net/http/httptest"
 	"regexp"
@@ -13,11 +12,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
 
 	"github.com/ionbus/ionbus/adapter"
 	"github.com/ionbus/ionbus/broker"
+	"github.com/ionbus/ionbus/internal/wstest"
 	"github.com/ionbus/ionbus/presence"
 )
 
@@ -115,7 +114,6 @@ func addRoomEvents(ns *broker.Namespace) {
 type client struct {
 	t      *testing.T
 	conn   net.Conn
-	rw     readWriter
 	sid    string
 	prefix string // "" for "/", else the namespace and a comma
 
@@ -127,11 +125,6 @@ type client struct {
 	acks   map[int]chan string
 	wake   chan struct{}
 	done   chan struct{}
-}
-
-type readWriter struct {
-	io.Reader
-	io.Writer
 }
 
 type frame struct {
@@ -151,7 +144,7 @@ func dialNS(t *testing.T, n *node, nsp string, auth map[string]any) *client {
 	u := "ws" + strings.TrimPrefix(n.ts.URL, "http") + "/socket.io/?EIO=4&transport=websocket"
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	conn, br, _, err := ws.Dial(ctx, u)
+	conn, err := wstest.Dial(ctx, u, nil)
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}
@@ -159,14 +152,9 @@ func dialNS(t *testing.T, n *node, nsp string, auth map[string]any) *client {
 	if nsp != "/" {
 		c.prefix = nsp + ","
 	}
-	if br != nil {
-		c.rw = readWriter{br, conn} // the server may have sent the open packet with the upgrade
-	} else {
-		c.rw = readWriter{conn, conn}
-	}
 	read := func() string {
 		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-		data, err := wsutil.ReadServerText(c.rw)
+		data, err := wsutil.ReadServerText(c.conn)
 		if err != nil {
 			t.Fatalf("read: %v", err)
 		}
@@ -205,7 +193,7 @@ func (c *client) write(text string) {
 func (c *client) readLoop() {
 	defer close(c.done)
 	for {
-		data, err := wsutil.ReadServerText(c.rw)
+		data, err := wsutil.ReadServerText(c.conn)
 		if err != nil {
 			return
 		}

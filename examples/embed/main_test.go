@@ -8,15 +8,16 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/ionbus/ionbus/internal/redistest"
+	"github.com/ionbus/ionbus/internal/wstest"
 )
 
 // TestEmbeddedNode runs the example as its doc comment says, on a real
@@ -34,7 +35,7 @@ func TestEmbeddedNode(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close()
 	cmd := exec.Command(bin)
-	var out strings.Builder
+	var out syncBuilder
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.Env = append(os.Environ(), "REDIS_URL="+redistest.Start(t).URL(), "JWT_SECRET="+secret,
 		"IONBUS_LISTEN="+addr, "IONBUS_API_LISTEN=127.0.0.1:0", "IONBUS_NODE_ID=embed-1")
@@ -52,7 +53,7 @@ func TestEmbeddedNode(t *testing.T) {
 	var conn net.Conn
 	for deadline := time.Now().Add(20 * time.Second); ; {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		conn, _, _, err = ws.Dial(ctx, "ws://"+addr+"/socket.io/?EIO=4&transport=websocket")
+		conn, err = wstest.Dial(ctx, "ws://"+addr+"/socket.io/?EIO=4&transport=websocket", nil)
 		cancel()
 		if err == nil {
 			break
@@ -75,8 +76,30 @@ func TestEmbeddedNode(t *testing.T) {
 			}
 		}
 		msg, err := wsutil.ReadServerText(conn)
+		for err == nil && strings.HasPrefix(string(msg), `42["presence:`) { // the namespace's presence events
+			msg, err = wsutil.ReadServerText(conn)
+		}
 		if err != nil || !strings.HasPrefix(string(msg), step.want) {
 			t.Fatalf("after %q: got %q (%v), want %s…\n%s", step.send, msg, err, step.want, out.String())
 		}
 	}
+}
+
+// syncBuilder is the program's output, written by exec's copying
+// goroutines while the test reads it.
+type syncBuilder struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuilder) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuilder) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
