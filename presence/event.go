@@ -33,10 +33,10 @@ type Event struct {
 
 // MarshalJSON encodes the event payload sent to clients:
 //
-//	{"room":"chat:1","user":{"id":"u1","name":"Ann","meta":{...}},"connections":2,"timestamp":1764033600123}
+//	{"room":"chat:1","user":{"id":"u1","name":"Ann","meta":{...}},"connections":2,"timestamp":"2025-11-25T01:00:00.123Z"}
 //
-// timestamp is milliseconds since the Unix epoch (JavaScript's Date.now()
-// unit). Type and Namespace are not in the payload: they are the Socket.IO
+// timestamp is ISO 8601 UTC with milliseconds, like every timestamp the
+// broker sends to clients. Type and Namespace are not in the payload: they are the Socket.IO
 // event name and namespace.
 func (e Event) MarshalJSON() ([]byte, error) {
 	meta := e.User.Meta
@@ -47,6 +47,6 @@ func (e Event) MarshalJSON() ([]byte, error) {
 		Room        string `json:"room"`
 		User        User   `json:"user"`
 		Connections int    `json:"connections"`
-		Timestamp   int64  `json:"timestamp"`
-	}{e.Room, User{e.User.ID, e.User.Name, meta}, e.Connections, e.Timestamp.UnixMilli()})
+		Timestamp   string `json:"timestamp"`
+	}{e.Room, User{e.User.ID, e.User.Name, meta}, e.Connections, e.Timestamp.UTC().Format("2006-01-02T15:04:05.000Z")})
 }

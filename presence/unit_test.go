@@ -85,7 +85,7 @@ func TestEventJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"room":"chat:1","user":{"id":"u1","name":"Ann","meta":{"a":1}},"connections":2,"timestamp":1764032400123}`
+	want := `{"room":"chat:1","user":{"id":"u1","name":"Ann","meta":{"a":1}},"connections":2,"timestamp":"2025-11-25T01:00:00.123Z"}`
 	if string(b) != want {
 		t.Fatalf("got  %s\nwant %s", b, want)
 	}

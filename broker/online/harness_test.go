@@ -356,8 +356,8 @@ type presenceEvent struct {
 		Name string          `json:"name"`
 		Meta json.RawMessage `json:"meta"`
 	} `json:"user"`
-	Connections int   `json:"connections"`
-	Timestamp   int64 `json:"timestamp"`
+	Connections int    `json:"connections"`
+	Timestamp   string `json:"timestamp"` // ISO 8601 UTC, milliseconds
 }
 
 func isEvent(room, user string) func(json.RawMessage) bool {

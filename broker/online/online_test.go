@@ -58,7 +58,7 @@ func TestJoinLeaveAcrossNodes(t *testing.T) {
 	bob.join("chat:1")
 	d := alice.waitEvent(presence.EventJoin, isEvent("chat:1", "bob"))
 	e := decode[presenceEvent](t, d)
-	if e.User.Name != "name-bob" || e.Connections != 1 || e.Timestamp == 0 {
+	if at, err := time.Parse(time.RFC3339Nano, e.Timestamp); e.User.Name != "name-bob" || e.Connections != 1 || err != nil || !strings.HasSuffix(e.Timestamp, "Z") || time.Since(at) > time.Minute {
 		t.Fatalf("join payload %s", d)
 	}
 	bob.waitEvent(presence.EventJoin, isEvent("chat:1", "bob"))
