@@ -36,8 +36,9 @@ const nbSecret = "node-backend-secret"
 
 var nbExample = filepath.Join("..", "examples", "backend-node")
 
-// nbLines is the stdout of a Node process, one JSON object a line.
-func nbLines(p *proc) []map[string]any {
+// jsonLines is the stdout of a backend process (Node, Python), one JSON
+// object a line.
+func jsonLines(p *proc) []map[string]any {
 	var out []map[string]any
 	for _, line := range strings.Split(p.out.String(), "\n") {
 		var m map[string]any
@@ -178,7 +179,7 @@ func startNodeWorker(t *testing.T, redisURL, events, life string) *proc {
 		if p.exited() {
 			t.Fatalf("worker.js exited: %v\n%s", p.err, p.out.String())
 		}
-		for _, l := range nbLines(p) {
+		for _, l := range jsonLines(p) {
 			if l["fatal"] != nil {
 				t.Fatalf("worker.js: %v", l["fatal"])
 			}
@@ -414,7 +415,7 @@ func TestBridgeNodeSessionAndEvents(t *testing.T) {
 	if got := be.received(t, "intruder"); len(got) != 1 {
 		t.Fatalf("server.js recorded %v for the test's own hooks: want only the signed one", got)
 	}
-	for _, l := range nbLines(be.p) {
+	for _, l := range jsonLines(be.p) {
 		if l["hook"] == "refused" && l["node"] != nil {
 			t.Errorf("server.js refused a node's signature: %v", l)
 		}
@@ -593,7 +594,7 @@ func TestBridgeNodeOrdering(t *testing.T) {
 	var seqs []float64
 	poll(t, 15*time.Second, func() string { return fmt.Sprintf("worker.js printed %d of %d", len(seqs), total) }, func() bool {
 		seqs = seqs[:0]
-		for _, l := range nbLines(worker) {
+		for _, l := range jsonLines(worker) {
 			if l["type"] != "event" || l["stream"] != stream {
 				continue
 			}
@@ -797,7 +798,7 @@ func TestBridgeLifecycleNodeKilled(t *testing.T) {
 	var printed []map[string]any
 	poll(t, 10*time.Second, func() string { return fmt.Sprintf("worker.js printed %d of %d entries", len(printed), len(evs)) }, func() bool {
 		printed = printed[:0]
-		for _, l := range nbLines(worker) {
+		for _, l := range jsonLines(worker) {
 			if l["stream"] == life {
 				printed = append(printed, l)
 			}

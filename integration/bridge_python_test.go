@@ -34,18 +34,6 @@ const pySecret = "python-backend-secret"
 
 var pyExample = filepath.Join("..", "examples", "backend-python")
 
-// pyLines is the stdout of a Python process, one JSON object a line.
-func pyLines(p *proc) []map[string]any {
-	var out []map[string]any
-	for _, line := range strings.Split(p.out.String(), "\n") {
-		var m map[string]any
-		if json.Unmarshal([]byte(line), &m) == nil {
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
 // pyApp is examples/backend-python/app.py.
 type pyApp struct {
 	p    *proc
@@ -292,7 +280,7 @@ func TestBridgePythonSession(t *testing.T) {
 
 	// app.py saw each connect, never with a bad signature.
 	var refused []string
-	for _, l := range pyLines(app.p) {
+	for _, l := range jsonLines(app.p) {
 		if l["status"] == float64(401) {
 			t.Errorf("app.py refused a signature: %v", l)
 		}
@@ -337,7 +325,7 @@ func TestBridgePythonHTTPEvents(t *testing.T) {
 		t.Fatalf("ack of an unrouted event %v: want EVENT_NOT_HANDLED", unknown)
 	}
 	var acks []any
-	for _, l := range pyLines(app.p) {
+	for _, l := range jsonLines(app.p) {
 		if l["hook"] == "event" {
 			acks = append(acks, l["ack"])
 		}
@@ -367,7 +355,7 @@ func startWorker(t *testing.T, env []string, args ...string) *workerProc {
 // handled returns the entries the run printed as handled, in order.
 func (w *workerProc) handled() []map[string]any {
 	var out []map[string]any
-	for _, l := range pyLines(w.p) {
+	for _, l := range jsonLines(w.p) {
 		if _, ok := l["entry"]; ok && l["status"] == nil {
 			out = append(out, l)
 		}
@@ -534,7 +522,7 @@ func TestBridgePythonStreamWorker(t *testing.T) {
 
 	// The lifecycle webhook told app.py about alice's connect.
 	poll(t, 10*time.Second, func() string { return "lifecycle connect of " + sid + " in app.py's log" }, func() bool {
-		for _, l := range pyLines(app.p) {
+		for _, l := range jsonLines(app.p) {
 			if l["lifecycle"] == "connect" && l["sid"] == sid && l["user"] == "alice" {
 				return true
 			}
@@ -640,7 +628,7 @@ func TestBridgePythonSignature(t *testing.T) {
 	sw.refusedWith("w", nodes[0].url(), "/", "session=seeded-1", "BACKEND_UNAVAILABLE")
 	sw.admitted("r", nodes[1].url(), "/", "session=seeded-1")
 	var mismatches int
-	for _, l := range pyLines(app.p) {
+	for _, l := range jsonLines(app.p) {
 		if l["status"] == float64(401) && l["reason"] == "signature mismatch" && l["hook"] == "connect" {
 			mismatches++
 		}
