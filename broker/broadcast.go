@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/ionbus/ionbus/adapter"
 	"github.com/ionbus/ionbus/broker/protocol"
@@ -129,6 +130,11 @@ func (n *Namespace) deliver(p *protocol.Packet, o deliveryOpts) int {
 	if n.srv.recovery != nil && p.Type == protocol.PacketEvent && p.ID == protocol.NoID && !o.volatile {
 		p = n.srv.recovery.log(n.name, p, o)
 	}
+	observe := n.srv.cfg.ObserveBroadcast
+	var start time.Time
+	if observe != nil {
+		start = time.Now()
+	}
 	targets := n.match(o.rooms, o.except)
 	if len(targets) == 0 {
 		return 0
@@ -140,6 +146,9 @@ func (n *Namespace) deliver(p *protocol.Packet, o deliveryOpts) int {
 		}
 	}
 	n.srv.stats.deliveries.Add(int64(len(targets)))
+	if observe != nil {
+		observe(time.Since(start))
+	}
 	return len(targets)
 }
 

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/ionbus/ionbus/adapter"
 )
@@ -286,13 +287,17 @@ func (n *Namespace) chain() ([]mwEntry, []ConnectionHandler) {
 // session's callback; a chain with a blocking middleware continues on a
 // goroutine and comes back through Conn.Do.
 func (n *Namespace) add(cl *client, auth map[string]any, rawAuth json.RawMessage) {
+	var start time.Time
+	if n.srv.cfg.ObserveConnect != nil {
+		start = time.Now()
+	}
 	sock, missed := n.newSocket(cl, auth, rawAuth)
 	mws, handlers := n.chain()
 	if sock.recovered && n.srv.cfg.Recovery.SkipMiddlewares {
 		mws = nil
 	}
 	if !slices.ContainsFunc(mws, func(e mwEntry) bool { return e.blocking }) {
-		n.finishAdd(cl, sock, runChain(mws, sock), missed, handlers)
+		n.finishAdd(cl, sock, runChain(mws, sock), missed, handlers, start)
 		return
 	}
 	if !cl.setPending(n.name) {
@@ -305,7 +310,7 @@ func (n *Namespace) add(cl *client, auth map[string]any, rawAuth json.RawMessage
 		err := runChain(mws, sock)
 		if !cl.conn.Do(func() {
 			cl.clearPending(n.name)
-			n.finishAdd(cl, sock, err, missed, handlers)
+			n.finishAdd(cl, sock, err, missed, handlers, start)
 		}) {
 			cl.clearPending(n.name)
 			sock.abandon(err)
@@ -330,10 +335,15 @@ func runChain(mws []mwEntry, sock *Socket) *ConnectError {
 
 // finishAdd answers the CONNECT (refused by ce, or accepted) and runs the
 // connection handlers, on the session's callback.
-func (n *Namespace) finishAdd(cl *client, sock *Socket, ce *ConnectError, missed []loggedPacket, handlers []ConnectionHandler) {
+// start is when the CONNECT arrived (zero without Config.ObserveConnect).
+func (n *Namespace) finishAdd(cl *client, sock *Socket, ce *ConnectError, missed []loggedPacket, handlers []ConnectionHandler, start time.Time) {
+	observe := n.srv.cfg.ObserveConnect
 	if ce != nil {
 		sock.abandon(ce)
 		cl.sendConnectError(n.name, ce)
+		if observe != nil {
+			observe(time.Since(start), false)
+		}
 		return
 	}
 	if !cl.attach(sock) {
@@ -344,6 +354,9 @@ func (n *Namespace) finishAdd(cl *client, sock *Socket, ce *ConnectError, missed
 	n.sockets[sock.id] = sock
 	n.mu.Unlock()
 	sock.onConnect(missed)
+	if observe != nil {
+		observe(time.Since(start), true)
+	}
 	for _, h := range handlers {
 		h(sock)
 	}

@@ -44,6 +44,17 @@ type Config struct {
 	Logger *zerolog.Logger
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+	// ObserveConnect, if set, is called once per namespace CONNECT with
+	// the time from the CONNECT packet to its answer (the middleware
+	// chain: auth, limits, backend hook) and whether the socket was
+	// admitted. It runs on the session's callback and must not block.
+	// Nil: not measured (no clock read).
+	ObserveConnect func(d time.Duration, accepted bool)
+	// ObserveBroadcast, if set, is called once per local delivery of a
+	// packet that had recipients (application broadcasts and those from
+	// other nodes) with the time spent matching the room index and
+	// enqueueing on every recipient. It must not block. Nil: not measured.
+	ObserveBroadcast func(d time.Duration)
 }
 
 // RecoveryConfig configures connection state recovery.

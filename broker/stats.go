@@ -90,3 +90,40 @@ func (s *Server) Stats() Stats {
 	}
 	return st
 }
+
+// TransportCount is the number of local sockets of one namespace on one
+// Engine.IO transport ("polling" or "websocket").
+type TransportCount struct {
+	Namespace string
+	Transport string
+	Sockets   int
+}
+
+// SocketsByTransport counts this node's sockets by namespace and current
+// transport, for metrics. It copies each namespace's socket list under
+// its read lock and asks the sessions for their transport after
+// releasing it; the cost is linear in the number of sockets, so call it
+// at scrape rate, not per message.
+func (s *Server) SocketsByTransport() []TransportCount {
+	var out []TransportCount
+	for _, ns := range s.Namespaces() {
+		ns.mu.RLock()
+		socks := make([]*Socket, 0, len(ns.sockets))
+		for _, sock := range ns.sockets {
+			socks = append(socks, sock)
+		}
+		ns.mu.RUnlock()
+		var polling, websocket int
+		for _, sock := range socks {
+			if sock.client.conn.Transport() == "websocket" {
+				websocket++
+			} else {
+				polling++
+			}
+		}
+		out = append(out,
+			TransportCount{Namespace: ns.name, Transport: "polling", Sockets: polling},
+			TransportCount{Namespace: ns.name, Transport: "websocket", Sockets: websocket})
+	}
+	return out
+}

@@ -70,6 +70,27 @@ func (s *Server) Stats() Stats {
 	return st
 }
 
+// QueuedBytes is the sum over open sessions of the outbound bytes queued
+// or being written (what Config.MaxQueueBytes bounds per session). It
+// copies the session list under the server lock, then reads each
+// session under its own lock: linear in the sessions, meant for scrape
+// rate. Safe for concurrent use.
+func (srv *Server) QueuedBytes() int64 {
+	srv.mu.RLock()
+	list := make([]*session, 0, len(srv.sessions))
+	for _, s := range srv.sessions {
+		list = append(list, s)
+	}
+	srv.mu.RUnlock()
+	var total int64
+	for _, s := range list {
+		s.mu.Lock()
+		total += int64(s.queueBytes + s.inflight)
+		s.mu.Unlock()
+	}
+	return total
+}
+
 // tracker counts running things (goroutines, sessions awaiting OnClose) and
 // lets Shutdown wait for zero under a context. Unlike sync.WaitGroup, add
 // may race with wait.

@@ -205,10 +205,11 @@ func (l *Limiter) backendFailed(err error) (Decision, error) {
 type Stats struct {
 	// Refused counts refusals by reason; every Reason except ReasonNone
 	// is present, zero included.
-	Refused map[Reason]uint64
+	// In JSON the keys are the reasons' names (Reason.MarshalText).
+	Refused map[Reason]uint64 `json:"refused"`
 	// BackendErrors counts failed backend calls (the decision then
 	// followed Config.FailClosed).
-	BackendErrors uint64
+	BackendErrors uint64 `json:"backend_errors_total"`
 }
 
 // Stats returns a snapshot of the counters.

@@ -16,6 +16,10 @@ const (
 	reasonCount = 7
 )
 
+// MarshalText is String, so JSON (map keys included, as in
+// /api/v1/stats) names the reason instead of numbering it.
+func (r Reason) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
+
 func (r Reason) String() string {
 	switch r {
 	case ReasonNone:

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -38,20 +39,30 @@ type Config struct {
 	NodeID string `yaml:"node_id"`
 	Listen string `yaml:"listen"`
 	Path   string `yaml:"path"`
+	// HealthPath and ReadyPath serve the API's /healthz and /readyz on
+	// the public listener too, for load balancers (no key). Empty: not
+	// served there.
+	HealthPath string `yaml:"health_path"`
+	ReadyPath  string `yaml:"ready_path"`
 	// ShutdownTimeout bounds the graceful shutdown on SIGTERM/SIGINT.
-	ShutdownTimeout Duration          `yaml:"shutdown_timeout"`
-	Engine          EngineConfig      `yaml:"engine"`
-	CORS            CORSConfig        `yaml:"cors"`
-	Namespaces      []NamespaceConfig `yaml:"namespaces"`
-	Recovery        RecoveryConfig    `yaml:"recovery"`
-	API             APIConfig         `yaml:"api"`
-	Redis           RedisConfig       `yaml:"redis"`
-	Auth            AuthConfig        `yaml:"auth"`
-	Limits          LimitsConfig      `yaml:"limits"`
-	Presence        PresenceConfig    `yaml:"presence"`
-	Backend         BackendConfig     `yaml:"backend"`
-	Log             LogConfig         `yaml:"log"`
-	TLS             TLSConfig         `yaml:"tls"`
+	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+	// ShutdownDelay is how long a shutdown keeps serving with /readyz
+	// (and /healthz) answering 503 draining, before the listeners close,
+	// so load balancers stop routing here first. 0: close at once. Not
+	// part of ShutdownTimeout.
+	ShutdownDelay Duration          `yaml:"shutdown_delay"`
+	Engine        EngineConfig      `yaml:"engine"`
+	CORS          CORSConfig        `yaml:"cors"`
+	Namespaces    []NamespaceConfig `yaml:"namespaces"`
+	Recovery      RecoveryConfig    `yaml:"recovery"`
+	API           APIConfig         `yaml:"api"`
+	Redis         RedisConfig       `yaml:"redis"`
+	Auth          AuthConfig        `yaml:"auth"`
+	Limits        LimitsConfig      `yaml:"limits"`
+	Presence      PresenceConfig    `yaml:"presence"`
+	Backend       BackendConfig     `yaml:"backend"`
+	Log           LogConfig         `yaml:"log"`
+	TLS           TLSConfig         `yaml:"tls"`
 }
 
 // TLSConfig makes the public listener speak TLS. Both files empty: plain
@@ -156,6 +167,12 @@ type APIConfig struct {
 	Listen   string `yaml:"listen"` // empty disables the API listener
 	Key      string `yaml:"key"`
 	Insecure bool   `yaml:"insecure"`
+	// MetricsAuth makes GET /metrics need the bearer key as /api/v1 does.
+	// False (default): /metrics answers without a key, like /healthz.
+	MetricsAuth bool `yaml:"metrics_auth"`
+	// PProf serves net/http/pprof under /debug/pprof/, always behind the
+	// key (it needs api.key, even with api.insecure). Default false.
+	PProf bool `yaml:"pprof"`
 }
 
 // RedisConfig selects the cluster adapter; an empty URL (and no
@@ -283,6 +300,8 @@ func Default() Config {
 	return Config{
 		Listen:          ":4000",
 		Path:            "/socket.io/",
+		HealthPath:      "/healthz",
+		ReadyPath:       "/readyz",
 		ShutdownTimeout: Duration(10 * time.Second),
 		Engine: EngineConfig{
 			PingInterval:   Duration(25 * time.Second),
@@ -387,11 +406,20 @@ func ParseDuration(s string) (time.Duration, error) {
 	return d, nil
 }
 
-// LoadFile decodes a YAML file over c. Unknown keys are errors.
+// LoadFile decodes a YAML file over c. Unknown keys and values of the
+// wrong kind are errors, all reported at once with their key path and
+// line (`unknown key "bogus" at line 3`).
 func LoadFile(c *Config, path string) error {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("config file: %w", err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return fmt.Errorf("config file %s: %w", path, err) // syntax: yaml's message has the line
+	}
+	if problems := checkYAML(&doc, reflect.TypeFor[Config]()); len(problems) > 0 {
+		return errFileProblems(path, problems)
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
@@ -463,7 +491,10 @@ func splitComma(v string) []string {
 var envVars = []envVar{
 	{"IONBUS_LISTEN", setString(func(c *Config) *string { return &c.Listen })},
 	{"IONBUS_PATH", setString(func(c *Config) *string { return &c.Path })},
+	{"IONBUS_HEALTH_PATH", setString(func(c *Config) *string { return &c.HealthPath })},
+	{"IONBUS_READY_PATH", setString(func(c *Config) *string { return &c.ReadyPath })},
 	{"IONBUS_SHUTDOWN_TIMEOUT", setDuration(func(c *Config) *Duration { return &c.ShutdownTimeout })},
+	{"IONBUS_SHUTDOWN_DELAY", setDuration(func(c *Config) *Duration { return &c.ShutdownDelay })},
 	{"IONBUS_TLS_CERT_FILE", setString(func(c *Config) *string { return &c.TLS.CertFile })},
 	{"IONBUS_TLS_KEY_FILE", setString(func(c *Config) *string { return &c.TLS.KeyFile })},
 	{"IONBUS_ENGINE_PING_INTERVAL", setDuration(func(c *Config) *Duration { return &c.Engine.PingInterval })},
@@ -495,6 +526,8 @@ var envVars = []envVar{
 	{"IONBUS_API_LISTEN", setString(func(c *Config) *string { return &c.API.Listen })},
 	{"IONBUS_API_KEY", setString(func(c *Config) *string { return &c.API.Key })},
 	{"IONBUS_API_INSECURE", setBool(func(c *Config) *bool { return &c.API.Insecure })},
+	{"IONBUS_API_METRICS_AUTH", setBool(func(c *Config) *bool { return &c.API.MetricsAuth })},
+	{"IONBUS_API_PPROF", setBool(func(c *Config) *bool { return &c.API.PProf })},
 	{"IONBUS_NODE_ID", setString(func(c *Config) *string { return &c.NodeID })},
 	{"IONBUS_REDIS_URL", setString(func(c *Config) *string { return &c.Redis.URL })},
 	{"IONBUS_REDIS_CLUSTER_ADDRS", setList(func(c *Config) *[]string { return &c.Redis.ClusterAddrs })},
@@ -561,18 +594,20 @@ func EnvNames() []string {
 }
 
 // ApplyEnv sets the fields of the IONBUS_* variables getenv returns
-// (EnvNames lists them); empty values are ignored.
+// (EnvNames lists them); empty values are ignored. Every bad value is
+// reported, at once.
 func ApplyEnv(c *Config, getenv func(string) (string, bool)) error {
+	var errs []error
 	for _, ev := range envVars {
 		v, ok := getenv(ev.name)
 		if !ok || v == "" {
 			continue
 		}
 		if err := ev.set(c, v); err != nil {
-			return fmt.Errorf("%s: %w", ev.name, err)
+			errs = append(errs, fmt.Errorf("%s: %w", ev.name, err))
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // Validate reports every problem of the configuration at once (joined
@@ -586,6 +621,7 @@ func (c *Config) Validate() error {
 	if !strings.HasPrefix(c.Path, "/") || !strings.HasSuffix(c.Path, "/") {
 		bad("path: %q must start and end with '/'", c.Path)
 	}
+	c.validateProbePaths(bad)
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
 		bad("tls: cert_file and key_file go together")
 	}
@@ -617,8 +653,13 @@ func (c *Config) Validate() error {
 			bad("namespaces: %q declared twice", ns.Name)
 		}
 		seen[ns.Name] = true
-		if _, err := access.ParseAccess(ns.Access); err != nil {
+		if a, err := access.ParseAccess(ns.Access); err != nil {
 			bad("namespaces[%s].access: %v", ns.Name, err)
+		} else if mode, _ := access.ParseAuthMode(ns.Authenticate); a.Level != access.Public && mode == access.AuthJWT && !c.Auth.JWT.enabled() {
+			// Without a key every socket is anonymous: the namespace
+			// would refuse them all with AUTH_REQUIRED.
+			bad("namespaces[%s].access: %q needs a JWT key to identify sockets, and none is set: set IONBUS_AUTH_JWT_SECRET "+
+				"(auth.jwt.secret), auth.jwt.public_key_file or auth.jwt.jwks_url, or authenticate: backend", ns.Name, a.String())
 		}
 		if len(ns.Presence.Visible) > 0 && !ns.Presence.enabled() {
 			bad("namespaces[%s].presence.visible: set namespace or rooms too", ns.Name)
@@ -635,6 +676,12 @@ func (c *Config) Validate() error {
 	}
 	if c.API.Listen != "" && c.API.Listen == c.Listen && !strings.HasSuffix(c.Listen, ":0") {
 		bad("api.listen: must differ from listen (the API is never served on the public listener)")
+	}
+	if c.API.MetricsAuth && c.API.Key == "" && !c.API.Insecure {
+		bad("api.metrics_auth: needs api.key (every scrape would get 401)")
+	}
+	if c.API.PProf && c.API.Key == "" {
+		bad("api.pprof: needs api.key (pprof is never served without a key, api.insecure or not)")
 	}
 	c.validateRedis(bad)
 	if c.Auth.JWT.enabled() {
@@ -662,6 +709,24 @@ func (c *Config) Validate() error {
 		bad("log.format: %q (json, console)", c.Log.Format)
 	}
 	return errors.Join(errs...)
+}
+
+// validateProbePaths checks health_path and ready_path: exact paths of
+// the public listener, apart from the Engine.IO path and each other.
+func (c *Config) validateProbePaths(bad func(string, ...any)) {
+	for _, p := range []struct{ key, path string }{{"health_path", c.HealthPath}, {"ready_path", c.ReadyPath}} {
+		switch {
+		case p.path == "":
+		case !strings.HasPrefix(p.path, "/") || p.path == "/" || strings.HasSuffix(p.path, "/") ||
+			strings.ContainsAny(p.path, " \t{}?#"):
+			bad("%s: %q must be a path like /healthz (no trailing '/'), or empty to serve none", p.key, p.path)
+		case strings.HasPrefix(p.path+"/", c.Path):
+			bad("%s: %q is inside path %q (the Engine.IO endpoint)", p.key, p.path, c.Path)
+		}
+	}
+	if c.HealthPath != "" && c.HealthPath == c.ReadyPath {
+		bad("ready_path: %q is health_path too", c.ReadyPath)
+	}
 }
 
 func (c *Config) validateRedis(bad func(string, ...any)) {

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -47,8 +48,14 @@ type Node struct {
 
 	onShutdown []func(context.Context) error
 
+	// serving is set once Start serves, draining when Shutdown begins:
+	// the phase /readyz and /healthz report (api.Config.Lifecycle).
+	serving, draining atomic.Bool
+
 	stopSlots context.CancelFunc // ends limits.RedisSlots.Run
 	slotsDone chan struct{}
+
+	accept atomic.Pointer[acceptListener] // set by Listen; read by the metrics collector
 }
 
 // redisStartTimeout bounds the PING and the first subscriptions at start.
@@ -102,7 +109,7 @@ func New(cfg Config, log zerolog.Logger) (_ *Node, err error) {
 		srv.AddStats("bridge", func() any { return b.Stats() })
 	}
 	for _, ns := range cfg.Namespaces {
-		nss[ns.Name].OnUnhandled(answerUnhandled)
+		nss[ns.Name].OnUnhandled(func(e *broker.Event) { answerUnhandled(comp.Guard, e) })
 	}
 	// The guard's middleware takes the connection slot, so it is attached
 	// last, after anything else that may refuse a socket. Middlewares an
@@ -115,7 +122,20 @@ func New(cfg Config, log zerolog.Logger) (_ *Node, err error) {
 		srv.AddStats("adapter", func() any { return comp.Adapter.Stats() })
 	}
 	n.public = n.httpServer(n.mux, "public")
-	n.apiH = apiHandler(comp.API, srv, n.online)
+	comp.API.Lifecycle = n.lifecycle
+	if err := n.registerMetrics(); err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	n.apiH = withObservability(cfg.API, comp.Metrics, apiHandler(comp.API, srv, n.online))
+	// The probes on the public listener, for load balancers that only
+	// reach that port.
+	health, ready := api.Probes(comp.API, srv)
+	if cfg.HealthPath != "" {
+		n.mux.Handle(cfg.HealthPath, health)
+	}
+	if cfg.ReadyPath != "" {
+		n.mux.Handle(cfg.ReadyPath, ready)
+	}
 	if cfg.API.Listen != "" {
 		n.api = n.httpServer(n.apiH, "api")
 		if cfg.API.Key == "" && !cfg.API.Insecure {
@@ -129,6 +149,9 @@ func New(cfg Config, log zerolog.Logger) (_ *Node, err error) {
 	return n, nil
 }
 
+// lifecycle is the phase the probes report.
+func (n *Node) lifecycle() (serving, draining bool) { return n.serving.Load(), n.draining.Load() }
+
 // Server is the node's broker: Of, OfPattern, To, Emit, OnConnection
 // for the embedder's own namespaces and handlers.
 func (n *Node) Server() *broker.Server { return n.broker }
@@ -140,12 +163,14 @@ func (n *Node) NodeID() string { return n.comp.NodeID }
 func (n *Node) Config() Config { return n.cfg }
 
 // APIHandler is the HTTP server API (/api/v1/..., /healthz), behind
-// api.key, for mounting on an embedder's own server; the node also
-// serves it on api.listen when that is set.
+// api.key, with GET /metrics (and /debug/pprof/ with api.pprof), for
+// mounting on an embedder's own server; the node also serves it on
+// api.listen when that is set.
 func (n *Node) APIHandler() http.Handler { return n.apiH }
 
-// Handle adds a route to the public listener beside the Socket.IO path.
-// Call it before Start.
+// Handle adds a route to the public listener beside the Socket.IO path
+// and the probe paths (health_path, ready_path; set them empty to route
+// those paths yourself). Call it before Start.
 func (n *Node) Handle(pattern string, h http.Handler) { n.mux.Handle(pattern, h) }
 
 // OnShutdown registers fn to run during Shutdown, beside the broker's
@@ -240,6 +265,7 @@ func (n *Node) Listen() error {
 	}
 	al := &acceptListener{Listener: ln, log: n.log.With().Str("component", "listener").Logger()}
 	n.broker.AddStats("listener", func() any { return al.stats() })
+	n.accept.Store(al)
 	var public net.Listener = al
 	if tc != nil {
 		public = tls.NewListener(al, tc)
@@ -287,6 +313,7 @@ func (n *Node) Start(ctx context.Context) error {
 		go serve(n.api, n.apiLn)
 		ev = ev.Str("api", n.apiLn.Addr().String())
 	}
+	n.serving.Store(true)
 	ev.Msg("ionbus serving")
 	return nil
 }
@@ -337,10 +364,14 @@ func (n *Node) startComponents(ctx context.Context) error {
 // built-in event or backend rule takes, instead of a silent timeout.
 const CodeEventNotHandled = access.CodeEventNotHandled
 
-// answerUnhandled is every configured namespace's OnUnhandled: an event
-// that asked for an ack gets the standard error ack; one without an ack
-// is dropped, as before.
-func answerUnhandled(e *broker.Event) {
+// answerUnhandled is every configured namespace's OnUnhandled: a
+// join_room or leave_room where room events are off is refused with
+// ROOM_NOT_ALLOWED (error event and ack); any other event that asked for
+// an ack gets the standard error ack; one without an ack is dropped.
+func answerUnhandled(g *access.Guard, e *broker.Event) {
+	if g.RefuseRoomEvent(e) {
+		return
+	}
 	access.AckError(e, access.EventErrorPayload(e, CodeEventNotHandled,
 		fmt.Sprintf("no handler for event %q", e.Name), nil, false, time.Now()))
 }
@@ -363,7 +394,7 @@ func (n *Node) Run(ctx context.Context) error {
 	case runErr = <-n.errc:
 		n.log.Error().Err(runErr).Msg("listener failed; shutting down")
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), n.cfg.ShutdownTimeout.D())
+	sctx, cancel := context.WithTimeout(context.Background(), n.cfg.ShutdownDelay.D()+n.cfg.ShutdownTimeout.D())
 	defer cancel()
 	if err := n.Shutdown(sctx); err != nil {
 		n.log.Warn().Err(err).Msg("shutdown incomplete")
@@ -375,6 +406,9 @@ func (n *Node) Run(ctx context.Context) error {
 
 // Shutdown stops the node within ctx, in this order:
 //
+//  0. /readyz and /healthz answer 503 "draining" at once; with
+//     shutdown_delay the node keeps serving that long (bounded by ctx)
+//     so load balancers take it out of rotation first;
 //  1. both HTTP servers stop accepting (listeners closed at once), while
 //  2. broker.Shutdown refuses new sessions and closes every session
 //     (websocket 1001, so clients reconnect to another node); its
@@ -397,6 +431,17 @@ func (n *Node) Shutdown(ctx context.Context) error {
 			mu.Lock()
 			errs = append(errs, err)
 			mu.Unlock()
+		}
+	}
+	if !n.draining.Swap(true) && n.serving.Load() {
+		if d := n.cfg.ShutdownDelay.D(); d > 0 {
+			n.log.Info().Dur("shutdown_delay", d).Msg("draining: /readyz answers 503; listeners close after the delay")
+			t := time.NewTimer(d)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+			}
 		}
 	}
 	// http.Server.Shutdown closes the listeners at once, then waits for

@@ -22,6 +22,7 @@ import (
 	"github.com/ionbus/ionbus/broker/online"
 	"github.com/ionbus/ionbus/connection"
 	"github.com/ionbus/ionbus/limits"
+	"github.com/ionbus/ionbus/node/metrics"
 	"github.com/ionbus/ionbus/presence"
 )
 
@@ -50,6 +51,9 @@ type components struct {
 	// rules by namespace name, for Bridge.Attach.
 	Bridge      *bridge.Bridge
 	BridgeRules map[string]bridge.NamespaceRules
+	// Metrics is the node's Prometheus registry; its Observe methods are
+	// the latency hooks of the broker, the adapter and the bridge.
+	Metrics *metrics.Metrics
 }
 
 // mapConfig is the one place where the application configuration becomes
@@ -60,6 +64,7 @@ func mapConfig(c Config, log *zerolog.Logger) (comp components, err error) {
 	if comp.NodeID == "" {
 		comp.NodeID = randomNodeID()
 	}
+	comp.Metrics = metrics.New()
 	if c.Redis.enabled() {
 		// go-redis logs through a package-level logger; route it into
 		// ours so every line keeps the configured format.
@@ -73,7 +78,7 @@ func mapConfig(c Config, log *zerolog.Logger) (comp components, err error) {
 			}
 		}()
 	}
-	if comp.Adapter, err = newAdapter(c.Redis, comp.NodeID, comp.Redis, log); err != nil {
+	if comp.Adapter, err = newAdapter(c.Redis, comp.NodeID, comp.Redis, comp.Metrics, log); err != nil {
 		return components{}, err
 	}
 
@@ -114,7 +119,7 @@ func mapConfig(c Config, log *zerolog.Logger) (comp components, err error) {
 		}
 	}
 	if c.Backend.URL != "" {
-		if comp.Bridge, comp.BridgeRules, err = newBridge(c, comp.NodeID, comp.Redis, log); err != nil {
+		if comp.Bridge, comp.BridgeRules, err = newBridge(c, comp.NodeID, comp.Redis, comp.Metrics, log); err != nil {
 			return components{}, err
 		}
 	}
@@ -172,7 +177,9 @@ func mapConfig(c Config, log *zerolog.Logger) (comp components, err error) {
 			MaxDisconnection: c.Recovery.MaxDisconnection.D(),
 			SkipMiddlewares:  c.Recovery.SkipMiddlewares,
 		},
-		Logger: log,
+		Logger:           log,
+		ObserveConnect:   comp.Metrics.ObserveConnect,
+		ObserveBroadcast: comp.Metrics.ObserveBroadcast,
 	}
 	if comp.Adapter != nil { // nil: the in-memory single-node adapter
 		comp.Broker.Adapter = comp.Adapter
@@ -213,7 +220,7 @@ func newRedisClient(c RedisConfig) (redis.UniversalClient, error) {
 
 // newAdapter builds the Redis cluster adapter, or nil (the broker then
 // uses its in-memory single-node adapter) without a Redis client.
-func newAdapter(c RedisConfig, nodeID string, client redis.UniversalClient, log *zerolog.Logger) (*redisadapter.Adapter, error) {
+func newAdapter(c RedisConfig, nodeID string, client redis.UniversalClient, m *metrics.Metrics, log *zerolog.Logger) (*redisadapter.Adapter, error) {
 	if client == nil {
 		return nil, nil
 	}
@@ -226,6 +233,8 @@ func newAdapter(c RedisConfig, nodeID string, client redis.UniversalClient, log 
 		Mode:           mode,
 		RequestTimeout: c.RequestTimeout.D(),
 		NodeID:         nodeID,
+		ObservePublish: m.ObservePublish,
+		ObserveRequest: m.ObserveRequest,
 	}, client, log.With().Str("component", "adapter").Logger())
 	if err != nil {
 		return nil, fmt.Errorf("redis adapter: %w", err)
@@ -315,7 +324,7 @@ func accessRules(ns NamespaceConfig) (access.Rules, error) {
 // newBridge maps backend.* and namespaces[].events. The secret comes
 // from the configuration (IONBUS_BACKEND_SECRET overrides it like any
 // key); it is never logged.
-func newBridge(c Config, nodeID string, rdb redis.UniversalClient, log *zerolog.Logger) (*bridge.Bridge, map[string]bridge.NamespaceRules, error) {
+func newBridge(c Config, nodeID string, rdb redis.UniversalClient, m *metrics.Metrics, log *zerolog.Logger) (*bridge.Bridge, map[string]bridge.NamespaceRules, error) {
 	b := c.Backend
 	cfg := bridge.Config{
 		URL:                  b.URL,
@@ -338,10 +347,11 @@ func newBridge(c Config, nodeID string, rdb redis.UniversalClient, log *zerolog.
 			FlushInterval: b.Lifecycle.FlushInterval.D(),
 			RetryFor:      b.Lifecycle.RetryFor.D(),
 		},
-		NodeID:    nodeID,
-		NodeTTL:   b.NodeTTL.D(),
-		KeyPrefix: keyPrefix(c.Redis.Key, "bridge"),
-		Logger:    log.With().Str("component", "bridge").Logger(),
+		NodeID:      nodeID,
+		NodeTTL:     b.NodeTTL.D(),
+		KeyPrefix:   keyPrefix(c.Redis.Key, "bridge"),
+		Logger:      log.With().Str("component", "bridge").Logger(),
+		ObserveHook: m.ObserveHook,
 	}
 	rules := make(map[string]bridge.NamespaceRules, len(c.Namespaces))
 	for _, ns := range c.Namespaces {

@@ -707,15 +707,15 @@ func randomID() string {
 
 // Stats are the adapter's counters.
 type Stats struct {
-	Received      uint64 // pub/sub messages read from Redis
-	Published     uint64 // messages published
-	PublishErrors uint64
-	Dropped       uint64 // inbound queue overflow
-	Malformed     uint64 // undecodable or foreign messages
-	Ignored       uint64 // own echoes, other namespaces, unknown request ids
-	ReceiveErrors uint64 // subscriber read errors (connection loss)
-	Resubscribes  uint64 // subscriber recoveries
-	QueueLen      int
+	Received      uint64 `json:"received_total"`  // pub/sub messages read from Redis
+	Published     uint64 `json:"published_total"` // messages published
+	PublishErrors uint64 `json:"publish_errors_total"`
+	Dropped       uint64 `json:"dropped_total"`        // inbound queue overflow
+	Malformed     uint64 `json:"malformed_total"`      // undecodable or foreign messages
+	Ignored       uint64 `json:"ignored_total"`        // own echoes, other namespaces, unknown request ids
+	ReceiveErrors uint64 `json:"receive_errors_total"` // subscriber read errors (connection loss)
+	Resubscribes  uint64 `json:"resubscribes_total"`   // subscriber recoveries
+	QueueLen      int    `json:"queue_len"`            // inbound messages waiting for the broker
 }
 
 type counters struct {

@@ -75,6 +75,15 @@ type Config struct {
 	NodeID string
 	// MaxBackoff caps the delay between resubscription attempts. Default 5s.
 	MaxBackoff time.Duration
+	// ObservePublish, if set, is called after every PUBLISH/SPUBLISH with
+	// its round-trip time (failed ones included). It must not block.
+	// Nil: not measured.
+	ObservePublish func(d time.Duration)
+	// ObserveRequest, if set, is called when a Request that reached Redis
+	// returns, with its duration (serverCount, publish and the wait for
+	// the answers; timeouts included). It must not block. Nil: not
+	// measured.
+	ObserveRequest func(d time.Duration)
 }
 
 func (c Config) withDefaults() Config {

@@ -3,6 +3,7 @@ package redisadapter
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/ionbus/ionbus/adapter"
 	"github.com/ionbus/ionbus/adapter/internal/wire"
@@ -39,7 +40,10 @@ func (a *Adapter) publishNS(ctx context.Context, ns, channel string, payload []b
 	if a.cluster != nil && a.cfg.Mode != ModeSharded {
 		master, err := a.cluster.MasterForKey(ctx, a.name(wire.ChanRequest, ns, ""))
 		if err == nil {
-			return a.finishPublish(channel, master.Publish(ctx, channel, payload).Err())
+			start := time.Now()
+			err = master.Publish(ctx, channel, payload).Err()
+			a.observePublish(start)
+			return a.finishPublish(channel, err)
 		}
 	}
 	return a.publish(ctx, channel, payload)
@@ -47,12 +51,21 @@ func (a *Adapter) publishNS(ctx context.Context, ns, channel string, payload []b
 
 func (a *Adapter) publish(ctx context.Context, channel string, payload []byte) error {
 	var err error
+	start := time.Now()
 	if a.cfg.Mode == ModeSharded {
 		err = a.client.SPublish(ctx, channel, payload).Err()
 	} else {
 		err = a.client.Publish(ctx, channel, payload).Err()
 	}
+	a.observePublish(start)
 	return a.finishPublish(channel, err)
+}
+
+// observePublish reports one publish's round trip to Config.ObservePublish.
+func (a *Adapter) observePublish(start time.Time) {
+	if a.cfg.ObservePublish != nil {
+		a.cfg.ObservePublish(time.Since(start))
+	}
 }
 
 func (a *Adapter) finishPublish(channel string, err error) error {

@@ -71,6 +71,10 @@ func (a *Adapter) Request(ctx context.Context, r adapter.Request, onReply func(a
 	if r.Opts.Local {
 		return nil
 	}
+	if observe := a.cfg.ObserveRequest; observe != nil {
+		start := time.Now()
+		defer func() { observe(time.Since(start)) }()
+	}
 	ns := r.Namespace
 	if ns == "" {
 		ns = "/"

@@ -346,8 +346,8 @@ func (g *Guard) Attach(ns *broker.Namespace, r Rules) {
 	}
 	ns.On("auth:refresh", g.onRefresh)
 	if len(r.RoomsAllow) > 0 {
-		ns.On("join_room", func(e *broker.Event) { g.onJoinRoom(e, r) })
-		ns.On("leave_room", func(e *broker.Event) { g.onLeaveRoom(e, r) })
+		ns.On(EventJoinRoom, func(e *broker.Event) { g.onJoinRoom(e, r) })
+		ns.On(EventLeaveRoom, func(e *broker.Event) { g.onLeaveRoom(e, r) })
 	}
 }
 

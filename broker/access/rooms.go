@@ -7,6 +7,38 @@ import (
 	"github.com/ionbus/ionbus/broker/auth"
 )
 
+// The built-in room events (Rules.RoomsAllow).
+const (
+	EventJoinRoom  = "join_room"
+	EventLeaveRoom = "leave_room"
+)
+
+// RefuseRoomEvent answers a join_room or leave_room that nothing handled
+// (the namespace has no rooms.allow, and neither the application nor a
+// backend rule takes the event) with ROOM_NOT_ALLOWED: the standard error
+// event and, when the client asked, the error ack, instead of silence.
+// It reports whether e was such an event; package node calls it from
+// the namespaces' OnUnhandled.
+func (g *Guard) RefuseRoomEvent(e *broker.Event) bool {
+	if e.Name != EventJoinRoom && e.Name != EventLeaveRoom {
+		return false
+	}
+	room := ""
+	if args, err := e.Args(); err == nil && len(args) > 0 {
+		switch v := args[0].(type) {
+		case map[string]any:
+			room, _ = v["room_name"].(string)
+		case string:
+			room = v
+		}
+		if !validRoomName(room) {
+			room = ""
+		}
+	}
+	g.roomError(e, room, CodeRoomNotAllowed, "room events are off in this namespace (its rooms.allow is empty)", false)
+	return true
+}
+
 // onJoinRoom handles join_room {room_name, room_type}.
 func (g *Guard) onJoinRoom(e *broker.Event, r Rules) {
 	s := e.Socket

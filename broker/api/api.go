@@ -36,6 +36,12 @@ type Config struct {
 	MaxAckTimeout time.Duration
 	// Logger; default disabled. Keys, tokens and cookies are never logged.
 	Logger *zerolog.Logger
+	// Lifecycle, when set, reports the node's phase to /healthz and
+	// /readyz: serving once its listeners serve, draining from the start
+	// of a shutdown (which may begin before the broker's own, see
+	// node's shutdown_delay). Nil: serving from New, draining when the
+	// broker is.
+	Lifecycle func() (serving, draining bool)
 }
 
 // Error codes of the JSON error body. Values are stable: clients branch
@@ -102,12 +108,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) route(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path == "/healthz" {
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			methodNotAllowed(w, http.MethodGet)
-			return
-		}
-		h.healthz(w, r)
+	switch r.URL.Path {
+	case PathHealth:
+		h.probe(w, r, h.healthz)
+		return
+	case PathReady:
+		h.probe(w, r, h.readyz)
 		return
 	}
 	// Authenticate before routing so unknown paths reveal nothing.
@@ -150,6 +156,30 @@ func (h *handler) authorized(r *http.Request) bool {
 	return subtle.ConstantTimeCompare(sum[:], h.keySum[:]) == 1
 }
 
+// Probe routes on the API listener; they need no key. Package node also
+// serves them on the public listener (health_path, ready_path).
+const (
+	PathHealth = "/healthz"
+	PathReady  = "/readyz"
+)
+
+// Probe statuses in the "status" field of /healthz and /readyz.
+const (
+	StatusOK       = "ok"       // 200
+	StatusDegraded = "degraded" // 503: the adapter lost its backend; local delivery continues
+	StatusDraining = "draining" // 503: shutting down
+	StatusStarting = "starting" // 503: not serving yet
+)
+
+// Probes returns the /healthz and /readyz handlers alone, without the
+// rest of the API and without a key, for a load balancer on another
+// listener. GET and HEAD only.
+func Probes(cfg Config, srv *broker.Server) (health, ready http.Handler) {
+	h := New(cfg, srv).(*handler)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.probe(w, r, h.healthz) }),
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.probe(w, r, h.readyz) })
+}
+
 // healthReporter is implemented by adapters that can lose their backend
 // (Redis) while the node keeps serving local sockets.
 type healthReporter interface{ Degraded() bool }
@@ -157,25 +187,63 @@ type healthReporter interface{ Degraded() bool }
 // degradedReasoner optionally explains a degraded state.
 type degradedReasoner interface{ DegradedReason() string }
 
-func (h *handler) healthz(w http.ResponseWriter, _ *http.Request) {
-	type health struct {
-		Status string `json:"status"`
-		Reason string `json:"reason,omitempty"`
-	}
-	out := health{Status: "ok"}
-	if h.srv.Draining() {
-		writeJSON(w, http.StatusServiceUnavailable, health{Status: "draining", Reason: "the node is shutting down"})
+// probeAnswer is the body of /healthz and /readyz.
+type probeAnswer struct {
+	Status string `json:"status"`
+	Reason string `json:"reason,omitempty"`
+}
+
+func (h *handler) probe(w http.ResponseWriter, r *http.Request, answer func() probeAnswer) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		methodNotAllowed(w, http.MethodGet)
 		return
 	}
+	a := answer()
+	status := http.StatusOK
+	if a.Status != StatusOK {
+		status = http.StatusServiceUnavailable
+	}
+	writeJSON(w, status, a)
+}
+
+// phase is the node's lifecycle as the probes see it.
+func (h *handler) phase() (serving, draining bool) {
+	serving = true
+	if h.cfg.Lifecycle != nil {
+		serving, draining = h.cfg.Lifecycle()
+	}
+	return serving, draining || h.srv.Draining()
+}
+
+// healthz: 200 ok, or 503 while degraded (a load balancer moves clients
+// to a node that reaches the cluster) or draining.
+func (h *handler) healthz() probeAnswer {
+	if _, draining := h.phase(); draining {
+		return probeAnswer{Status: StatusDraining, Reason: "the node is shutting down"}
+	}
 	if a, ok := h.srv.Adapter().(healthReporter); ok && a.Degraded() {
-		out = health{Status: "degraded", Reason: "adapter degraded: cluster delivery unavailable, local delivery continues"}
+		out := probeAnswer{Status: StatusDegraded, Reason: "adapter degraded: cluster delivery unavailable, local delivery continues"}
 		if d, ok := a.(degradedReasoner); ok {
 			if reason := d.DegradedReason(); reason != "" {
 				out.Reason = reason
 			}
 		}
+		return out
 	}
-	writeJSON(w, http.StatusOK, out)
+	return probeAnswer{Status: StatusOK}
+}
+
+// readyz: 200 once the node serves and until its shutdown begins; a
+// degraded node is still ready (it serves its own sockets).
+func (h *handler) readyz() probeAnswer {
+	serving, draining := h.phase()
+	switch {
+	case draining:
+		return probeAnswer{Status: StatusDraining, Reason: "the node is shutting down"}
+	case !serving:
+		return probeAnswer{Status: StatusStarting, Reason: "the node is not serving yet"}
+	}
+	return probeAnswer{Status: StatusOK}
 }
 
 // EmitRequest is the body of POST /api/v1/emit.
@@ -298,8 +366,8 @@ type StatsResponse struct {
 type EngineStats struct {
 	Open             int               `json:"open_sessions"`
 	SessionsOpened   uint64            `json:"sessions_opened_total"`
-	SessionsClosed   map[string]uint64 `json:"sessions_closed_total"`  // by close reason
-	HandshakeErrors  map[string]uint64 `json:"handshake_errors_total"` // by Engine.IO error code; "shutdown" during Shutdown
+	SessionsClosed   map[string]uint64 `json:"sessions_closed_total"`  // by close reason, snake_case ("ping_timeout")
+	HandshakeErrors  map[string]uint64 `json:"handshake_errors_total"` // by Engine.IO error, named ("transport_unknown"); "shutdown" during Shutdown
 	SlowConsumers    uint64            `json:"slow_consumers_total"`
 	VolatileDrops    uint64            `json:"volatile_drops_total"`
 	ParseErrors      uint64            `json:"parse_errors_total"`
@@ -325,17 +393,28 @@ func engineStats(st connection.Stats) EngineStats {
 		if i == int(connection.CloseNone) {
 			continue
 		}
-		out.SessionsClosed[connection.CloseReason(i).String()] = n
+		out.SessionsClosed[snakeCase(connection.CloseReason(i).String())] = n
 	}
 	for i, n := range st.HandshakeErrors {
-		key := fmt.Sprint(i)
-		if i == len(st.HandshakeErrors)-1 {
-			key = "shutdown"
+		key := "shutdown"
+		if i < len(handshakeErrors) {
+			key = snakeCase(handshakeErrors[i].Message)
 		}
 		out.HandshakeErrors[key] = n
 	}
 	return out
 }
+
+// handshakeErrors are the Engine.IO errors by code, the index of
+// connection.Stats.HandshakeErrors (its last slot counts shutdowns).
+var handshakeErrors = []*connection.Error{
+	connection.ErrUnknownTransport, connection.ErrUnknownSid, connection.ErrBadHandshakeMethod,
+	connection.ErrBadRequest, connection.ErrForbidden, connection.ErrUnsupportedVersion,
+}
+
+// snakeCase turns "Session ID unknown" into "session_id_unknown", the key
+// style of every stats field.
+func snakeCase(s string) string { return strings.ReplaceAll(strings.ToLower(s), " ", "_") }
 
 func (h *handler) stats(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, StatsResponse{Broker: h.srv.Stats(), Engine: engineStats(h.srv.Engine().Stats())})

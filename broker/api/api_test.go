@@ -187,20 +187,25 @@ func TestHealthz(t *testing.T) {
 	tests := []struct {
 		name       string
 		adp        adapter.Adapter
+		wantCode   int
 		wantStatus string
 		wantReason string
 	}{
-		{"memory adapter", nil, "ok", ""},
-		{"healthy reporter", healthyAdapter{adapter.NewMemory()}, "ok", ""},
-		{"degraded with reason", &degradedAdapter{adapter.NewMemory(), "redis: connection refused"}, "degraded", "redis: connection refused"},
-		{"degraded without reason", &degradedAdapter{Memory: adapter.NewMemory()}, "degraded", "adapter degraded: cluster delivery unavailable, local delivery continues"},
+		{"memory adapter", nil, 200, "ok", ""},
+		{"healthy reporter", healthyAdapter{adapter.NewMemory()}, 200, "ok", ""},
+		{"degraded with reason", &degradedAdapter{adapter.NewMemory(), "redis: connection refused"}, 503, "degraded", "redis: connection refused"},
+		{"degraded without reason", &degradedAdapter{Memory: adapter.NewMemory()}, 503, "degraded", "adapter degraded: cluster delivery unavailable, local delivery continues"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, api.Config{Key: testKey}, tc.adp)
 			res, body := e.call(t, "GET", "/healthz", "", "")
-			if res.StatusCode != 200 {
-				t.Fatalf("status %d", res.StatusCode)
+			if res.StatusCode != tc.wantCode {
+				t.Fatalf("status %d, want %d", res.StatusCode, tc.wantCode)
+			}
+			// A degraded node still serves its own sockets: it stays ready.
+			if res, rbody := e.call(t, "GET", "/readyz", "", ""); res.StatusCode != 200 || !strings.Contains(string(rbody), `"ok"`) {
+				t.Fatalf("readyz %d %s", res.StatusCode, rbody)
 			}
 			var h struct{ Status, Reason string }
 			if err := json.Unmarshal(body, &h); err != nil {
@@ -530,8 +535,13 @@ func TestStats(t *testing.T) {
 	if st.Broker.Node != e.srv.NodeID() || st.Broker.Connects != 1 || st.Engine.Open != 1 || st.Engine.SessionsOpened != 1 {
 		t.Fatalf("stats %s", body)
 	}
-	if _, ok := st.Engine.SessionsClosed["ping timeout"]; !ok {
+	if _, ok := st.Engine.SessionsClosed["ping_timeout"]; !ok {
 		t.Errorf("sessions_closed_total lacks reasons: %s", body)
+	}
+	for _, key := range []string{"transport_unknown", "session_id_unknown", "bad_handshake_method", "bad_request", "forbidden", "unsupported_protocol_version", "shutdown"} {
+		if _, ok := st.Engine.HandshakeErrors[key]; !ok {
+			t.Errorf("handshake_errors_total lacks %s: %s", key, body)
+		}
 	}
 }
 
@@ -542,8 +552,33 @@ func TestHealthzDraining(t *testing.T) {
 	if err := e.srv.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
-	res, body := e.call(t, "GET", "/healthz", "", "")
-	if res.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), `"draining"`) {
-		t.Fatalf("status %d body %s; want 503 draining so load balancers stop routing here", res.StatusCode, body)
+	for _, path := range []string{"/healthz", "/readyz"} {
+		res, body := e.call(t, "GET", path, "", "")
+		if res.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), `"draining"`) {
+			t.Fatalf("%s: status %d body %s; want 503 draining so load balancers stop routing here", path, res.StatusCode, body)
+		}
+	}
+}
+
+func TestReadyzLifecycle(t *testing.T) {
+	var serving, draining bool
+	e := newEnv(t, api.Config{Key: testKey, Lifecycle: func() (bool, bool) { return serving, draining }}, nil)
+	for _, step := range []struct {
+		serving, draining bool
+		code              int
+		status            string
+	}{
+		{false, false, 503, "starting"},
+		{true, false, 200, "ok"},
+		{true, true, 503, "draining"},
+	} {
+		serving, draining = step.serving, step.draining
+		res, body := e.call(t, "GET", "/readyz", "", "")
+		if res.StatusCode != step.code || !strings.Contains(string(body), `"status":"`+step.status+`"`) {
+			t.Fatalf("serving=%v draining=%v: %d %s", step.serving, step.draining, res.StatusCode, body)
+		}
+	}
+	if res, _ := e.call(t, "POST", "/readyz", "", ""); res.StatusCode != 405 {
+		t.Fatalf("POST /readyz: %d", res.StatusCode)
 	}
 }

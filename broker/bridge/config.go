@@ -79,6 +79,11 @@ type Config struct {
 	Logger zerolog.Logger
 	// Now is the clock. Nil: time.Now.
 	Now func() time.Time
+	// ObserveHook, if set, is called once per hook request (connect,
+	// refresh, event, lifecycle: the X-Ionbus-Type) with its duration on
+	// the wall clock, the wait for a MaxInflight slot included, failures
+	// included. It must not block. Nil: not measured.
+	ObserveHook func(hook string, d time.Duration)
 }
 
 // StreamConfig configures the Redis Stream of client events.

@@ -80,6 +80,7 @@ type hookClient struct {
 	now     func() time.Time
 	stats   *stats
 	log     *burstLog
+	observe func(hook string, d time.Duration) // Config.ObserveHook; may be nil
 }
 
 func newHookClient(cfg *Config, st *stats, log *burstLog) *hookClient {
@@ -88,6 +89,7 @@ func newHookClient(cfg *Config, st *stats, log *burstLog) *hookClient {
 		url: cfg.URL, host: u.Host, secret: []byte(cfg.Secret), node: cfg.NodeID,
 		timeout: cfg.Timeout, maxBody: cfg.MaxBodyBytes, client: cfg.HTTPClient,
 		sem: make(chan struct{}, cfg.MaxInflight), now: cfg.Now, stats: st, log: log,
+		observe: cfg.ObserveHook,
 	}
 	if h.client == nil {
 		h.own = http.DefaultTransport.(*http.Transport).Clone()
@@ -107,7 +109,11 @@ func newHookClient(cfg *Config, st *stats, log *burstLog) *hookClient {
 // counted and logged (once per burst) here; the error is a *failure.
 func (h *hookClient) call(ctx context.Context, typ string, body []byte) ([]byte, error) {
 	h.stats.requests.add(typ)
+	start := time.Now()
 	answer, status, err := h.do(ctx, typ, body)
+	if h.observe != nil {
+		h.observe(typ, time.Since(start))
+	}
 	if err != nil {
 		h.fail(typ, err, status)
 	}

@@ -3,9 +3,11 @@ package main
 import (
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -168,6 +170,9 @@ func TestConfigErrors(t *testing.T) {
 		{"wrong type", nil, "engine:\n  max_payload: lots\n", nil, "lots"},
 		{"missing file", []string{"--config", "/does/not/exist.yaml"}, "", nil, "no such file"},
 		{"bad path", nil, "path: socket.io\n", nil, "path"},
+		{"health path inside path", nil, "health_path: /socket.io/health\n", nil, "health_path"},
+		{"health path trailing slash", nil, "health_path: /health/\n", nil, "health_path"},
+		{"ready path is health path", nil, "ready_path: /healthz\n", nil, "ready_path"},
 		{"bad transport", nil, "engine: {transports: [polling, sse]}\n", nil, "sse"},
 		{"no transport", nil, "engine: {transports: []}\n", nil, "transports"},
 		{"zero ping", nil, "engine: {ping_interval: 0}\n", nil, "ping_interval"},
@@ -200,6 +205,50 @@ func TestConfigErrors(t *testing.T) {
 				t.Fatalf("error leaks the Redis password: %v", err)
 			}
 		})
+	}
+}
+
+// TestConfigErrorsAtOnce: every problem of the file and the variables in
+// one error, in the file's terms (key path, line), never a Go type.
+func TestConfigErrorsAtOnce(t *testing.T) {
+	file := writeFile(t, `listen: ":4000"
+engine:
+  ping_interval: 5x
+  max_payload: lots
+bogus: 1
+namespaces:
+  - name: /
+    acces: public
+    compat_events: maybe
+cors: {origins: "http://a"}
+`)
+	code, out, errs := runCmd([]string{"serve", "--config", file}, map[string]string{"IONBUS_ENGINE_PING_TIMEOUT": "soon"})
+	if code != 1 || out != "" {
+		t.Fatalf("exit %d %q", code, out)
+	}
+	for _, want := range []string{
+		`engine.ping_interval: "5x" is not a duration`, "(line 3)",
+		`engine.max_payload: "lots" is not an integer (line 4)`,
+		`unknown key "bogus" at line 5`,
+		`unknown key "namespaces[0].acces" at line 8`,
+		`namespaces[0].compat_events: "maybe" is not true or false (line 9)`,
+		`cors.origins: want a list`,
+		`IONBUS_ENGINE_PING_TIMEOUT: invalid duration "soon"`,
+	} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("error lacks %q:\n%s", want, errs)
+		}
+	}
+	if goism := regexp.MustCompile(`node\.|\bint(64)?\b|!!|unmarshal|time\.Duration|\[\]string|\bbool\b`).FindString(errs); goism != "" {
+		t.Errorf("error shows %q:\n%s", goism, errs)
+	}
+	if strings.Count(errs, "bogus") != 1 {
+		t.Errorf("printed more than once:\n%s", errs)
+	}
+	// YAML merge keys are not unknown keys.
+	merged := writeFile(t, "namespaces:\n  - &ns {name: /a, compat_events: true}\n  - <<: *ns\n    name: /b\n")
+	if c, err := loadConfig([]string{"--config", merged}, envMap(nil), io.Discard); err != nil || len(c.Namespaces) != 2 || !c.Namespaces[1].CompatEvents {
+		t.Fatalf("merge key: %v %+v", err, c.Namespaces)
 	}
 }
 
@@ -263,11 +312,15 @@ func TestREADMEExampleLoads(t *testing.T) {
 	if !ok || !closed {
 		t.Fatal("README has no ```yaml block")
 	}
-	c, err := loadConfig([]string{"--config", writeFile(t, block)}, envMap(nil), io.Discard)
+	// Its /admin and /tenant-* namespaces need a key, which the file
+	// leaves to the environment, as it recommends.
+	secret := strings.Repeat("x", 32)
+	c, err := loadConfig([]string{"--config", writeFile(t, block)}, envMap(map[string]string{"IONBUS_AUTH_JWT_SECRET": secret}), io.Discard)
 	if err != nil {
 		t.Fatalf("README example: %v", err)
 	}
 	want := node.Default()
+	want.Auth.JWT.Secret = secret
 	want.CORS = node.CORSConfig{Origins: []string{"http://localhost:3000"}, Credentials: true}
 	want.Namespaces = []node.NamespaceConfig{
 		{Name: "/", Access: "public", Authenticate: "jwt", ErrorCodes: map[string]string{}},
@@ -440,15 +493,62 @@ func TestConfigErrorsNewKeys(t *testing.T) {
 	}
 }
 
-// TestExampleConfigLoads keeps examples/config/*.yaml valid.
+// TestExampleConfigLoads keeps examples/config/*.yaml valid and
+// startable: every file loads, and its listen addresses can be bound on
+// any machine (no address of a particular host).
 func TestExampleConfigLoads(t *testing.T) {
-	env := map[string]string{"IONBUS_AUTH_JWT_SECRET": strings.Repeat("x", 32), "IONBUS_REDIS_URL": "redis://127.0.0.1:6379/0"}
-	c, err := loadConfig([]string{"--config", "../../examples/config/cluster.yaml"}, envMap(env), io.Discard)
-	if err != nil {
-		t.Fatal(err)
+	files, err := filepath.Glob("../../examples/config/*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no example configs: %v", err)
 	}
-	if c.Redis.Mode != "room" || len(c.Namespaces) != 3 || !c.Namespaces[0].Presence.Namespace {
-		t.Fatalf("%+v", c)
+	env := map[string]string{"IONBUS_AUTH_JWT_SECRET": strings.Repeat("x", 32), "IONBUS_REDIS_URL": "redis://127.0.0.1:6379/0"}
+	for _, file := range files {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			c, err := loadConfig([]string{"--config", file}, envMap(env), io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, addr := range []string{c.Listen, c.API.Listen} {
+				if addr == "" {
+					continue
+				}
+				host, _, err := net.SplitHostPort(addr)
+				if err != nil {
+					t.Fatalf("%q: %v", addr, err)
+				}
+				l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+				if err != nil {
+					t.Fatalf("%s binds %q, which this host cannot: %v", file, addr, err)
+				}
+				l.Close()
+			}
+			if filepath.Base(file) == "cluster.yaml" && (c.Redis.Mode != "room" || len(c.Namespaces) != 3 || !c.Namespaces[0].Presence.Namespace) {
+				t.Fatalf("%+v", c)
+			}
+		})
+	}
+}
+
+// TestAuthWithoutKey: a namespace that needs a token, with no key to
+// verify one, refuses to start and names the namespace (it would refuse
+// every socket); the example cluster file without its secret is one.
+func TestAuthWithoutKey(t *testing.T) {
+	_, err := loadConfig([]string{"--config", "../../examples/config/cluster.yaml"}, envMap(nil), io.Discard)
+	if err == nil {
+		t.Fatal("cluster.yaml loaded without a JWT key")
+	}
+	for _, want := range []string{`namespaces[/].access: "authenticated" needs a JWT key`, `namespaces[/admin].access: "role:admin"`, "IONBUS_AUTH_JWT_SECRET"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "/public") {
+		t.Errorf("the public namespace is blamed: %v", err)
+	}
+	// A backend can identify sockets instead.
+	file := writeFile(t, "backend: {url: \"http://127.0.0.1:1/hook\"}\nnamespaces: [{name: /, access: authenticated, authenticate: backend}]\n")
+	if _, err := loadConfig([]string{"--config", file}, envMap(nil), io.Discard); err != nil {
+		t.Fatalf("backend authentication: %v", err)
 	}
 }
 

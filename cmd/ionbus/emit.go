@@ -53,11 +53,8 @@ func runEmit(ctx context.Context, args []string, io stdio) error {
 			"                   (--event E [--data JSON] [--volatile] | --sockets-join R | --sockets-leave R | --disconnect [--close])")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %v", errUsage, err)
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/ionbus/ionbus/node"
 )
@@ -48,16 +49,35 @@ type serveFlags struct {
 func newServeFlags(stderr io.Writer) *serveFlags {
 	f := &serveFlags{fs: flag.NewFlagSet("serve", flag.ContinueOnError)}
 	f.fs.SetOutput(stderr)
-	f.fs.StringVar(&f.config, "config", "", "YAML configuration file (env "+envConfig+")")
-	f.fs.StringVar(&f.profile, "profile", "", "configuration profile: conformance, bench (env "+envProfile+")")
-	str := func(name, usage string, field func(*node.Config) *string) {
-		f.fs.Func(name, usage, func(v string) error {
+	f.fs.Usage = func() {
+		fmt.Fprint(stderr, "usage: ionbus serve [flags]\n\n"+
+			"Runs a broker node. Sources, each overriding the previous one: defaults, --profile,\n"+
+			"the --config file, IONBUS_* environment variables, these flags. Every key, its\n"+
+			"variable and its default: README.md, section Configuration.\n\nflags:\n")
+		f.fs.PrintDefaults()
+	}
+	f.fs.StringVar(&f.config, "config", "", "YAML configuration `file`; env "+envConfig+"; default none")
+	f.fs.StringVar(&f.profile, "profile", "", "configuration `profile`: conformance, bench; env "+envProfile+"; default none")
+	defaults := node.Default()
+	// describe ends a flag's usage with its key, variable and default; the
+	// variable is IONBUS_ + the key in upper case (TestServeHelp checks
+	// that node reads it).
+	describe := func(usage, key, def string) string {
+		if def == "" {
+			def = "empty"
+		} else {
+			def = fmt.Sprintf("%q", def)
+		}
+		return fmt.Sprintf("%s; key %s, env %s; default %s", usage, key, envName(key), def)
+	}
+	str := func(name, key, usage string, field func(*node.Config) *string) {
+		f.fs.Func(name, describe(usage, key, *field(&defaults)), func(v string) error {
 			f.pending = append(f.pending, func(c *node.Config) { *field(c) = v })
 			return nil
 		})
 	}
-	dur := func(name, usage string, field func(*node.Config) *node.Duration) {
-		f.fs.Func(name, usage, func(v string) error {
+	dur := func(name, key, usage string, field func(*node.Config) *node.Duration) {
+		f.fs.Func(name, describe(usage, key, field(&defaults).D().String()), func(v string) error {
 			d, err := node.ParseDuration(v)
 			if err != nil {
 				return err
@@ -66,29 +86,34 @@ func newServeFlags(stderr io.Writer) *serveFlags {
 			return nil
 		})
 	}
-	str("listen", "public Socket.IO listen address (listen)", func(c *node.Config) *string { return &c.Listen })
-	str("path", "Socket.IO endpoint path (path)", func(c *node.Config) *string { return &c.Path })
-	str("api-listen", "HTTP API listen address, empty disables (api.listen)", func(c *node.Config) *string { return &c.API.Listen })
-	str("redis-url", "Redis URL, empty for a single in-memory node (redis.url)", func(c *node.Config) *string { return &c.Redis.URL })
-	str("redis-mode", "classic|sharded|room (redis.mode)", func(c *node.Config) *string { return &c.Redis.Mode })
-	str("node-id", "node id, unique among live nodes; empty = random (node_id)", func(c *node.Config) *string { return &c.NodeID })
-	str("jwt-secret", "HMAC secret of client JWTs; prefer IONBUS_AUTH_JWT_SECRET (auth.jwt.secret)", func(c *node.Config) *string { return &c.Auth.JWT.Secret })
-	str("log-level", "trace|debug|info|warn|error (log.level)", func(c *node.Config) *string { return &c.Log.Level })
-	str("log-format", "json|console (log.format)", func(c *node.Config) *string { return &c.Log.Format })
-	dur("ping-interval", "Engine.IO ping interval (engine.ping_interval)", func(c *node.Config) *node.Duration { return &c.Engine.PingInterval })
-	dur("ping-timeout", "Engine.IO ping timeout (engine.ping_timeout)", func(c *node.Config) *node.Duration { return &c.Engine.PingTimeout })
+	str("listen", "listen", "public Socket.IO listen `address`", func(c *node.Config) *string { return &c.Listen })
+	str("path", "path", "Socket.IO endpoint `path`", func(c *node.Config) *string { return &c.Path })
+	str("api-listen", "api.listen", "HTTP API listen `address`, empty disables", func(c *node.Config) *string { return &c.API.Listen })
+	str("redis-url", "redis.url", "Redis `URL`, empty for a single in-memory node", func(c *node.Config) *string { return &c.Redis.URL })
+	str("redis-mode", "redis.mode", "pub/sub `mode`: classic|sharded|room", func(c *node.Config) *string { return &c.Redis.Mode })
+	str("node-id", "node_id", "node `id`, unique among live nodes; empty = random", func(c *node.Config) *string { return &c.NodeID })
+	str("jwt-secret", "auth.jwt.secret", "HMAC `secret` of client JWTs, at least 32 bytes; prefer the variable (flags show in ps)", func(c *node.Config) *string { return &c.Auth.JWT.Secret })
+	str("log-level", "log.level", "log `level`: trace|debug|info|warn|error", func(c *node.Config) *string { return &c.Log.Level })
+	str("log-format", "log.format", "log `format`: json|console", func(c *node.Config) *string { return &c.Log.Format })
+	dur("ping-interval", "engine.ping_interval", "Engine.IO ping `interval`", func(c *node.Config) *node.Duration { return &c.Engine.PingInterval })
+	dur("ping-timeout", "engine.ping_timeout", "Engine.IO ping `timeout`", func(c *node.Config) *node.Duration { return &c.Engine.PingTimeout })
 	return f
+}
+
+// envName is the IONBUS_* variable of a configuration key.
+func envName(key string) string {
+	return "IONBUS_" + strings.ToUpper(strings.NewReplacer(".", "_").Replace(key))
 }
 
 // loadConfig builds the serve configuration: defaults < profile < file <
 // env < flags, then validates it.
 func loadConfig(args []string, getenv func(string) (string, bool), stderr io.Writer) (serveConfig, error) {
 	f := newServeFlags(stderr)
-	if err := f.fs.Parse(args); err != nil {
+	if err := parseFlags(f.fs, args); err != nil {
 		return serveConfig{}, err
 	}
 	if f.fs.NArg() > 0 {
-		return serveConfig{}, fmt.Errorf("serve: unexpected arguments %q", f.fs.Args())
+		return serveConfig{}, fmt.Errorf("%w: unexpected arguments %q", errUsage, f.fs.Args())
 	}
 	profile, path := f.profile, f.config
 	if profile == "" {
@@ -101,12 +126,14 @@ func loadConfig(args []string, getenv func(string) (string, bool), stderr io.Wri
 	if err := applyProfile(&c, profile); err != nil {
 		return serveConfig{}, err
 	}
+	// The file's problems and the variables' are reported together;
+	// validation waits until both are clean (it would judge a half-read
+	// file).
+	var fileErr error
 	if path != "" {
-		if err := node.LoadFile(&c, path); err != nil {
-			return serveConfig{}, err
-		}
+		fileErr = node.LoadFile(&c, path)
 	}
-	if err := node.ApplyEnv(&c, getenv); err != nil {
+	if err := errors.Join(fileErr, node.ApplyEnv(&c, getenv)); err != nil {
 		return serveConfig{}, err
 	}
 	for _, set := range f.pending {

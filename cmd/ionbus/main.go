@@ -1,7 +1,8 @@
 // Command ionbus is the ionbus broker binary: `ionbus serve` runs a node,
 // `ionbus emit` publishes to a cluster through Redis, `ionbus token`
 // mints a development JWT, `ionbus bench` generates load, `ionbus
-// version` prints the build. This package only wires: configuration sources, package
+// version` prints the build, `ionbus healthcheck` probes a node's
+// /healthz (container images have no curl). This package only wires: configuration sources, package
 // configurations, listeners and signals; the logic lives in the packages.
 package main
 
@@ -35,6 +36,7 @@ var commands = []command{
 	{"emit", "publish to a cluster through Redis (as @socket.io/redis-emitter)", runEmit},
 	{"token", "mint a development HS256 JWT", runToken},
 	{"version", "print the version", runVersion},
+	{"healthcheck", "exit 0 when a node's /healthz answers 200 (container HEALTHCHECK)", runHealthcheck},
 	{"bench", "load generator for any Socket.IO v4 server", withExitCode(bench.Main)},
 }
 
@@ -66,12 +68,18 @@ func main() {
 // run dispatches to a subcommand and returns the exit code: 0 success,
 // 1 failure, 2 usage error.
 func run(ctx context.Context, args []string, io stdio) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	switch {
+	case len(args) == 2 && args[0] == "help":
+		// `ionbus help serve` is `ionbus serve -h`.
+		args = []string{args[1], "-h"}
+	case len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help":
 		usage(io.err)
-		if len(args) == 0 {
+		if len(args) == 0 || len(args) > 1 {
 			return 2
 		}
 		return 0
+	case len(args) == 1 && (args[0] == "--version" || args[0] == "-version"):
+		args = []string{"version"}
 	}
 	for _, c := range commands {
 		if c.name != args[0] {
@@ -79,11 +87,14 @@ func run(ctx context.Context, args []string, io stdio) int {
 		}
 		err := c.run(ctx, args[1:], io)
 		var code exitError
+		var reported reportedUsage
 		switch {
 		case err == nil:
 			return 0
 		case errors.As(err, &code):
 			return int(code)
+		case errors.As(err, &reported):
+			return 2 // the flag package printed it, with the usage
 		case errors.Is(err, flag.ErrHelp):
 			return 0
 		case errors.Is(err, errUsage):
@@ -105,7 +116,7 @@ var errUsage = errors.New("usage")
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: ionbus <command> [flags]\n\ncommands:")
 	for _, c := range commands {
-		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintln(w, "\nRun 'ionbus <command> -h' for the flags of a command.")
+	fmt.Fprintln(w, "\nRun 'ionbus <command> -h' or 'ionbus help <command>' for the flags of a command;\n'ionbus --version' prints the version.")
 }

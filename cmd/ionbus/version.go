@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"runtime"
 	"runtime/debug"
@@ -11,7 +12,15 @@ import (
 var version = "dev"
 
 func runVersion(_ context.Context, args []string, io stdio) error {
-	if len(args) > 0 {
+	fs := flag.NewFlagSet("version", flag.ContinueOnError)
+	fs.SetOutput(io.err)
+	fs.Usage = func() {
+		fmt.Fprintln(io.err, "usage: ionbus version (or ionbus --version)\n\nPrints the version, commit and Go version.")
+	}
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: version takes no arguments", errUsage)
 	}
 	rev := "unknown"
