@@ -358,8 +358,9 @@ func (h *handler) namespace(w http.ResponseWriter, name string) (*broker.Namespa
 
 // StatsResponse answers GET /api/v1/stats.
 type StatsResponse struct {
-	Broker broker.Stats `json:"broker"`
-	Engine EngineStats  `json:"engine"`
+	Broker  broker.Stats `json:"broker"`
+	Engine  EngineStats  `json:"engine"`
+	Runtime RuntimeStats `json:"runtime"`
 }
 
 // EngineStats is connection.Stats in a JSON-friendly shape.
@@ -417,7 +418,9 @@ var handshakeErrors = []*connection.Error{
 func snakeCase(s string) string { return strings.ReplaceAll(strings.ToLower(s), " ", "_") }
 
 func (h *handler) stats(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, StatsResponse{Broker: h.srv.Stats(), Engine: engineStats(h.srv.Engine().Stats())})
+	writeJSON(w, http.StatusOK, StatsResponse{
+		Broker: h.srv.Stats(), Engine: engineStats(h.srv.Engine().Stats()), Runtime: readRuntime(),
+	})
 }
 
 // SocketView is one socket in GET /api/v1/sockets.

@@ -543,6 +543,12 @@ func TestStats(t *testing.T) {
 			t.Errorf("handshake_errors_total lacks %s: %s", key, body)
 		}
 	}
+	// The process figures an operator needs to see a leak: the test's
+	// own goroutines are more than a handful, the heap and the resident
+	// set are not empty.
+	if rt := st.Runtime; rt.Goroutines < 2 || rt.GOMAXPROCS < 1 || rt.HeapBytes == 0 || rt.GoMemBytes < rt.HeapBytes || rt.RSSBytes == 0 {
+		t.Errorf("runtime %+v: %s", rt, body)
+	}
 }
 
 func TestHealthzDraining(t *testing.T) {

@@ -7,7 +7,7 @@
 //	GET  /healthz              200 ok; 503 degraded (adapter lost Redis) or draining; no key
 //	GET  /readyz               200 once serving, 503 while starting or draining; no key
 //	POST /api/v1/emit          broadcast an event (optionally with acks)
-//	GET  /api/v1/stats         broker and Engine.IO counters of this node
+//	GET  /api/v1/stats         broker and Engine.IO counters, runtime (goroutines, heap, RSS) of this node
 //	GET  /api/v1/sockets       sockets of a namespace/rooms, cluster-wide
 //	POST /api/v1/disconnect    disconnect the sockets of a namespace/rooms
 //
