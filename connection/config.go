@@ -60,6 +60,10 @@ type CORSConfig struct {
 	Credentials bool
 	// Headers allowed in preflight, in addition to Content-Type.
 	AllowHeaders []string
+	// Refused, if set, builds the answer to a request whose Origin is not
+	// allowed (preflight, handshake, polling and websocket alike) and may
+	// count it; it must return a non-nil *Error. Nil: ErrForbidden.
+	Refused func(origin string) *Error
 }
 
 const (

@@ -230,7 +230,11 @@ func (srv *Server) Config() Config { return srv.cfg }
 
 func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !srv.originAllowed(r) {
-		srv.refuse(w, r, ErrForbidden)
+		e := ErrForbidden
+		if f := srv.cfg.CORS.Refused; f != nil {
+			e = f(r.Header.Get("Origin"))
+		}
+		srv.refuse(w, r, e)
 		return
 	}
 	if r.Method == http.MethodOptions {

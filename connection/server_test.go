@@ -439,6 +439,35 @@ func TestCORS(t *testing.T) {
 	}
 }
 
+// CORSConfig.Refused answers every request from a foreign Origin:
+// preflight, handshake, polling with a sid and the websocket upgrade.
+func TestOriginRefusedHook(t *testing.T) {
+	var seen []string
+	refusal := &Error{Code: 4, Message: "Forbidden", Status: 403, Context: map[string]any{"code": "ORIGIN"}}
+	x := newTestServer(t, Config{CORS: CORSConfig{Origins: []string{"https://app.example"}, Refused: func(origin string) *Error {
+		seen = append(seen, origin)
+		return refusal
+	}}}, nil)
+	sid := x.open()
+	for _, req := range [][2]string{
+		{"OPTIONS", "EIO=4&transport=polling"},
+		{"GET", "EIO=4&transport=polling"},
+		{"GET", "EIO=4&transport=polling&sid=" + sid},
+		{"POST", "EIO=4&transport=polling&sid=" + sid},
+	} {
+		r := x.do(req[0], req[1], "", "Origin", "https://evil.example")
+		if r.status != 403 || r.body != `{"code":4,"context":{"code":"ORIGIN"},"message":"Forbidden"}` {
+			t.Fatalf("%s %s: %d %s", req[0], req[1], r.status, r.body)
+		}
+	}
+	if _, err := x.dial("EIO=4&transport=websocket", http.Header{"Origin": {"https://evil.example"}}); err == nil {
+		t.Fatal("foreign websocket accepted")
+	}
+	if len(seen) != 5 || seen[0] != "https://evil.example" {
+		t.Fatalf("hook saw %q, want 5 refusals", seen)
+	}
+}
+
 func TestVolatileDropAndSlowConsumer(t *testing.T) {
 	x := newTestServer(t, Config{MaxQueueBytes: 100}, nil)
 	sid := x.open()

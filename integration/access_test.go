@@ -11,7 +11,6 @@ import (
 	"github.com/ionbus/ionbus/broker"
 	"github.com/ionbus/ionbus/broker/access"
 	"github.com/ionbus/ionbus/broker/auth"
-	"github.com/ionbus/ionbus/connection"
 	"github.com/ionbus/ionbus/limits"
 )
 
@@ -38,7 +37,7 @@ func startGuarded(t *testing.T) (*broker.Server, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := broker.New(broker.Config{Engine: connection.Config{AllowRequest: guard.AllowRequest}})
+	srv, err := broker.New(broker.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -125,7 +125,6 @@ func mapConfig(c Config, log *zerolog.Logger) (comp components, err error) {
 	}
 	guardCfg := access.Config{
 		Verifier:             verifier,
-		Origins:              append([]string(nil), c.CORS.Origins...),
 		AbuseDisconnectAfter: c.Limits.AbuseDisconnectAfter,
 		Logger:               log.With().Str("component", "access").Logger(),
 	}
@@ -164,9 +163,9 @@ func mapConfig(c Config, log *zerolog.Logger) (comp components, err error) {
 		CORS: connection.CORSConfig{
 			Origins:     append([]string(nil), c.CORS.Origins...),
 			Credentials: c.CORS.Credentials,
+			Refused:     comp.Guard.OriginRefused,
 		},
-		AllowRequest: comp.Guard.AllowRequest,
-		Logger:       log,
+		Logger: log,
 	}
 	comp.Broker = broker.Config{
 		Engine:         engine,

@@ -103,7 +103,7 @@ func TestMapConfig(t *testing.T) {
 	if e.Transports[0] != "websocket" {
 		t.Error("engine transports alias the app config")
 	}
-	if e.AllowRequest == nil || comp.Guard == nil || comp.Limiter == nil || comp.Redis != nil || comp.Slots != nil || comp.Store != nil {
+	if e.CORS.Refused == nil || comp.Guard == nil || comp.Limiter == nil || comp.Redis != nil || comp.Slots != nil || comp.Store != nil {
 		t.Errorf("single node: %+v", comp)
 	}
 }

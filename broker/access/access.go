@@ -34,10 +34,6 @@ type Config struct {
 	Verifier *auth.Verifier
 	// Limiter enforces connection and message limits. Nil means no limits.
 	Limiter *limits.Limiter
-	// Origins allowed to open sessions (browser Origin header). Empty
-	// means any. "*" in the list means any. Requests without an Origin
-	// header (non-browser clients) are always allowed.
-	Origins []string
 	// AbuseDisconnectAfter disconnects a socket after this many
 	// consecutive rate-limited messages. Zero means 20.
 	AbuseDisconnectAfter int
@@ -89,30 +85,18 @@ func New(cfg Config) (*Guard, error) {
 	return &Guard{cfg: cfg, log: cfg.Logger.With().Str("component", "access").Logger(), slots: make(map[string]*slot)}, nil
 }
 
-// AllowRequest is the Engine.IO admission hook (connection.Config
-// .AllowRequest): it refuses a foreign browser Origin.
-func (g *Guard) AllowRequest(r *http.Request) error {
-	origin := r.Header.Get("Origin")
-	if origin == "" || originAllowed(g.cfg.Origins, origin) {
-		return nil
-	}
+// OriginRefused is the Engine.IO answer to a foreign browser Origin
+// (connection.CORSConfig.Refused; the engine decides, from cors.origins,
+// for every request): HTTP 403 with the reference body {"code":4,
+// "message":"Forbidden"}, which socket.io-client understands, and
+// context {"code":"CORS_ORIGIN_NOT_ALLOWED","origin":…}; counted under
+// that code.
+func (g *Guard) OriginRefused(origin string) *connection.Error {
 	g.count(CodeOriginNotAllowed)
 	return &connection.Error{
 		Code: connection.ErrForbidden.Code, Message: connection.ErrForbidden.Message, Status: http.StatusForbidden,
 		Context: map[string]any{"code": CodeOriginNotAllowed, "origin": origin},
 	}
-}
-
-func originAllowed(list []string, origin string) bool {
-	if len(list) == 0 {
-		return true
-	}
-	for _, o := range list {
-		if o == "*" || strings.EqualFold(o, origin) {
-			return true
-		}
-	}
-	return false
 }
 
 // Level is a namespace access level.

@@ -1,8 +1,6 @@
 package access
 
 import (
-	"errors"
-	"net/http/httptest"
 	"reflect"
 	"testing"
 
@@ -84,26 +82,22 @@ func TestExpandTemplatesAndRoomAllowed(t *testing.T) {
 	}
 }
 
-func TestAllowRequestOrigin(t *testing.T) {
-	g, err := New(Config{Origins: []string{"https://app.example"}})
+// OriginRefused builds the documented answer and counts it; the engine
+// decides when (connection.TestOriginRefusedHook, and node's
+// TestForeignOrigin through a running node).
+func TestOriginRefused(t *testing.T) {
+	g, err := New(Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for origin, ok := range map[string]bool{"": true, "https://app.example": true, "https://APP.example": true, "https://evil.example": false} {
-		r := httptest.NewRequest("GET", "/socket.io/?EIO=4&transport=polling", nil)
-		if origin != "" {
-			r.Header.Set("Origin", origin)
-		}
-		err := g.AllowRequest(r)
-		if (err == nil) != ok {
-			t.Fatalf("origin %q: err %v", origin, err)
-		}
-		var ce *connection.Error
-		if err != nil && (!errors.As(err, &ce) || ce.Status != 403 || ce.Context["code"] != CodeOriginNotAllowed) {
-			t.Fatalf("origin %q: %#v", origin, err)
+	for range 2 {
+		e := g.OriginRefused("https://evil.example")
+		if e.Status != 403 || e.Code != connection.ErrForbidden.Code || e.Message != "Forbidden" ||
+			e.Context["code"] != CodeOriginNotAllowed || e.Context["origin"] != "https://evil.example" {
+			t.Fatalf("%#v", e)
 		}
 	}
-	if st := g.Stats(); st.Refused[CodeOriginNotAllowed] != 1 {
+	if st := g.Stats(); st.Refused[CodeOriginNotAllowed] != 2 {
 		t.Fatalf("stats %+v", st)
 	}
 }

@@ -14,7 +14,8 @@
 // public namespaces.
 //
 // Package node builds one Guard from its configuration, sets
-// Guard.AllowRequest on the Engine.IO config before broker.New, then calls
+// Guard.OriginRefused as the Engine.IO config's CORS.Refused (the engine
+// checks cors.origins on every request) before broker.New, then calls
 // Attach for every configured namespace. Embedders do the same.
 //
 // What a client sees (every refusal is also counted in Stats and logged
@@ -40,8 +41,9 @@
 //     CONNECT_ERRORs: auth_required / auth_error (the same fields plus
 //     redirect_url) and a disconnect; and rate refusals also emit
 //     rate_limit_exceeded;
-//   - an HTTP 403 handshake answer with context.code
-//     CORS_ORIGIN_NOT_ALLOWED for a foreign Origin;
+//   - an HTTP 403 answer {"code":4,"message":"Forbidden","context":
+//     {"code":"CORS_ORIGIN_NOT_ALLOWED","origin":…}} to any Engine.IO
+//     request (preflight, polling, websocket) from a foreign Origin;
 //   - the "error" event (and the ErrorAck when an ack was asked) for a
 //     dropped message: RATE_LIMIT_EXCEEDED, MESSAGE_TOO_LARGE; repeated
 //     abuse disconnects the socket; for join_room / leave_room refusals;
