@@ -276,6 +276,21 @@ func TestShutdownWritesDisconnects(t *testing.T) {
 	for range 3 {
 		dial(t, n, "/", nil)
 	}
+	// A client sees its CONNECT before the connection handlers ran (as
+	// with Node's server), so the last connect may not be recorded yet.
+	waitFor(t, "3 connects recorded", func() bool {
+		recorded := 0
+		for _, s := range n.srv.Of("/").Sockets() {
+			if st := existingState(s); st != nil {
+				st.mu.Lock()
+				if st.recorded {
+					recorded++
+				}
+				st.mu.Unlock()
+			}
+		}
+		return recorded == 3
+	})
 	n.stop(t)
 	got := summary(entries(t, rdb, cfg.Lifecycle.Stream), nil)
 	count := map[string]int{}
