@@ -52,6 +52,14 @@ type NamespaceWatcher interface {
 	WatchNamespace(ctx context.Context, namespace string) error
 }
 
+// NamespaceUnwatcher is implemented by NamespaceWatchers that can drop a
+// namespace's subscriptions. The broker calls UnwatchNamespace when it
+// removes an empty dynamic namespace; no socket of it is left on this
+// node.
+type NamespaceUnwatcher interface {
+	UnwatchNamespace(ctx context.Context, namespace string) error
+}
+
 // RoomWatcher is implemented by adapters that subscribe per room. The
 // broker calls RoomCreated when the first local socket enters a room and
 // RoomDeleted when the last one leaves. Calls for one room are ordered;

@@ -139,7 +139,10 @@ func TestBlockingMiddleware(t *testing.T) {
 			t.Fatal("the closed session's socket did not give back what its middleware took")
 		}
 	}
-	if reasons.Load() != ReasonTransportClose || len(srv.Of("/slow").Sockets()) != 1 {
+	// The middleware may return before or after the engine has run the
+	// session's close: the socket is then dropped (transport close) or
+	// admitted and closed with its session (forced server close).
+	if r := reasons.Load(); (r != ReasonTransportClose && r != ReasonForcedServerClose) || len(srv.Of("/slow").Sockets()) != 1 {
 		t.Fatalf("reason %v, sockets %d (only the first connect stays)", reasons.Load(), len(srv.Of("/slow").Sockets()))
 	}
 }

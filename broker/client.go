@@ -127,7 +127,11 @@ func (cl *client) handle(p *protocol.Packet) {
 }
 
 func (cl *client) connect(p *protocol.Packet) {
-	ns := cl.srv.lookup(p.Namespace)
+	ns, err := cl.srv.resolve(p.Namespace, true)
+	if err != nil {
+		cl.sendConnectError(p.Namespace, cl.srv.namespaceLimitError(p.Namespace))
+		return
+	}
 	if ns == nil {
 		cl.sendConnectError(p.Namespace, &ConnectError{Message: MessageInvalidNamespace})
 		return
@@ -138,12 +142,14 @@ func (cl *client) connect(p *protocol.Packet) {
 	if dup {
 		// A second CONNECT for a joined namespace: "invalid state" in the
 		// reference server, which closes the client.
+		ns.connectDone()
 		cl.conn.Close(connection.CloseServerClose)
 		return
 	}
 	var auth map[string]any
 	if len(p.Data) > 0 {
 		if err := json.Unmarshal(p.Data, &auth); err != nil {
+			ns.connectDone()
 			cl.closeParseError()
 			return
 		}

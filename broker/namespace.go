@@ -50,6 +50,14 @@ type Namespace struct {
 	mu      sync.RWMutex
 	sockets map[string]*Socket
 	rooms   map[string]map[*Socket]struct{}
+
+	// Of a dynamic child, guarded by srv.mu (children.go): CONNECTs
+	// between lookup and admission, whether the adapter watches it,
+	// whether it was removed, the timer that removes it once empty.
+	pending    int
+	watched    bool
+	removed    bool
+	emptyTimer *time.Timer
 }
 
 func newNamespace(s *Server, name string, pattern *regexp.Regexp) *Namespace {
@@ -346,6 +354,9 @@ func (n *Namespace) finishAdd(cl *client, sock *Socket, ce *ConnectError, missed
 		}
 		return
 	}
+	if n.parent != nil {
+		n.srv.watchChild(n) // the first admitted socket subscribes the child
+	}
 	if !cl.attach(sock) {
 		sock.abandon(nil)
 		return
@@ -353,6 +364,9 @@ func (n *Namespace) finishAdd(cl *client, sock *Socket, ce *ConnectError, missed
 	n.mu.Lock()
 	n.sockets[sock.id] = sock
 	n.mu.Unlock()
+	if sock.holdsConnect.Swap(false) {
+		n.connectDone()
+	}
 	sock.onConnect(missed)
 	if observe != nil {
 		observe(time.Since(start), true)
@@ -380,6 +394,14 @@ func (n *Namespace) remove(s *Socket) {
 		delete(n.sockets, s.id)
 	}
 	n.mu.Unlock()
+	if n.parent == nil {
+		return
+	}
+	if s.holdsConnect.Swap(false) {
+		n.connectDone() // refused or abandoned before admission
+	} else {
+		n.srv.childIdle(n)
+	}
 }
 
 // joinRooms adds s to rooms in the index.

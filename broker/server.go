@@ -55,6 +55,20 @@ type Config struct {
 	// other nodes) with the time spent matching the room index and
 	// enqueueing on every recipient. It must not block. Nil: not measured.
 	ObserveBroadcast func(d time.Duration)
+	// EmptyChildTTL removes a dynamic namespace (a child of OfPattern)
+	// that has had no socket for this long, with its adapter
+	// subscriptions. Zero: children stay (the reference's default,
+	// cleanupEmptyChildNamespaces: false). A child created by a refused
+	// CONNECT never outlives it, whatever this says.
+	EmptyChildTTL time.Duration
+	// MaxDynamicNamespaces bounds the children of OfPattern parents that
+	// exist at once on this node; a CONNECT that would create one more
+	// gets NamespaceLimitError. Zero: no bound.
+	MaxDynamicNamespaces int
+	// NamespaceLimitError builds that CONNECT_ERROR. Nil: message
+	// "Namespace limit exceeded", data {code: NAMESPACE_LIMIT_EXCEEDED,
+	// limit}.
+	NamespaceLimitError func(name string, limit int) *ConnectError
 }
 
 // RecoveryConfig configures connection state recovery.
@@ -100,7 +114,10 @@ func (c *Config) withDefaults() {
 }
 
 func (c *Config) validate() error {
-	if c.ConnectTimeout < 0 || c.RequestTimeout < 0 || c.Recovery.MaxDisconnection < 0 {
+	if c.MaxDynamicNamespaces < 0 {
+		return fmt.Errorf("broker: negative MaxDynamicNamespaces")
+	}
+	if c.ConnectTimeout < 0 || c.RequestTimeout < 0 || c.Recovery.MaxDisconnection < 0 || c.EmptyChildTTL < 0 {
 		return fmt.Errorf("broker: negative duration in config")
 	}
 	return nil
@@ -120,6 +137,10 @@ type Server struct {
 	mu       sync.RWMutex
 	nsps     map[string]*Namespace
 	patterns []*Namespace // parents of dynamic namespaces, in registration order
+	dynamic  int          // children of patterns in nsps (children.go)
+	// unwatching holds the children being removed from the adapter, by
+	// name; closed when done.
+	unwatching map[string]chan struct{}
 
 	ackIDs   atomic.Int64 // ack ids, unique per server so one encoded packet serves many sockets
 	recovery *recovery    // nil when disabled
@@ -133,6 +154,9 @@ type Server struct {
 	statsProviders  map[string]func() any
 	drainHooks      []func(context.Context) error
 	start           time.Time
+	// emitHook observes direct emits to one socket (OnSocketEmit); nil,
+	// the usual case, costs one atomic load per Socket.Emit.
+	emitHook atomic.Pointer[EmitHook]
 }
 
 // New builds a Server. The default namespace "/" exists from the start.
@@ -153,6 +177,8 @@ func New(cfg Config) (*Server, error) {
 		log:   cfg.Logger.With().Str("component", "broker").Str("node", cfg.NodeID).Logger(),
 		nsps:  make(map[string]*Namespace),
 		start: cfg.Now(),
+
+		unwatching: make(map[string]chan struct{}),
 	}
 	if cfg.Adapter == nil {
 		s.adapter = adapter.NewMemory()
@@ -185,12 +211,13 @@ func (s *Server) Start(ctx context.Context) error {
 		startErr = fmt.Errorf("broker: start adapter: %w", startErr)
 		s.log.Warn().Err(startErr).Msg("adapter not ready; serving local sockets")
 	}
-	s.mu.RLock()
+	s.mu.Lock()
 	names := make([]string, 0, len(s.nsps))
-	for name := range s.nsps {
+	for name, ns := range s.nsps {
 		names = append(names, name)
+		ns.watched = true
 	}
-	s.mu.RUnlock()
+	s.mu.Unlock()
 	for _, name := range names {
 		s.watchNamespace(ctx, name)
 	}
@@ -246,36 +273,6 @@ func (s *Server) OfPattern(re *regexp.Regexp) *Namespace {
 	return ns
 }
 
-// lookup finds or (for a pattern match) creates the namespace a client
-// asked for. It returns nil when name is unknown.
-func (s *Server) lookup(name string) *Namespace {
-	s.mu.RLock()
-	ns := s.nsps[name]
-	patterns := s.patterns
-	s.mu.RUnlock()
-	if ns != nil {
-		return ns
-	}
-	for _, parent := range patterns {
-		if !parent.pattern.MatchString(name) {
-			continue
-		}
-		s.mu.Lock()
-		if ns = s.nsps[name]; ns == nil {
-			ns = newNamespace(s, name, nil)
-			ns.parent = parent
-			s.nsps[name] = ns
-			parent.addChild(ns)
-		}
-		s.mu.Unlock()
-		if s.started.Load() {
-			s.watchNamespace(context.Background(), name)
-		}
-		return ns
-	}
-	return nil
-}
-
 func (s *Server) watchNamespace(ctx context.Context, name string) {
 	w, ok := s.adapter.(adapter.NamespaceWatcher)
 	if !ok {
@@ -295,8 +292,13 @@ func (s *Server) watchNamespace(ctx context.Context, name string) {
 // existing one, or a new child of the first OfPattern parent that matches
 // (created as a connection would create it). Nil when name is neither.
 // Use it to address a dynamic namespace whose sockets may all live on
-// other nodes.
-func (s *Server) Resolve(name string) *Namespace { return s.lookup(name) }
+// other nodes. An empty child is removed after Config.EmptyChildTTL:
+// resolve it again for each use rather than keeping it. Nil also when
+// Config.MaxDynamicNamespaces children exist already.
+func (s *Server) Resolve(name string) *Namespace {
+	ns, _ := s.resolve(name, false)
+	return ns
+}
 
 // Lookup returns the existing namespace called name, or nil. Unlike Of and
 // Resolve it never creates one.
@@ -340,6 +342,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	err := s.engine.Shutdown(ctx)
+	s.stopChildTimers()
 	s.mu.RLock()
 	hooks := s.drainHooks
 	s.mu.RUnlock()

@@ -85,6 +85,9 @@ type Socket struct {
 	values       []valueEntry // few per socket: a slice, not a map
 
 	connected atomic.Bool
+	// holdsConnect: the socket's CONNECT still counts in its dynamic
+	// namespace's pending connects (children.go).
+	holdsConnect atomic.Bool
 }
 
 // EventHandler handles an event sent by the client.
@@ -147,6 +150,7 @@ func (n *Namespace) newSocket(cl *client, auth map[string]any, rawAuth json.RawM
 		nsp:    n,
 		client: cl,
 	}
+	s.holdsConnect.Store(n.parent != nil)
 	s.handshake = buildHandshake(cl.hs, auth, rawAuth)
 	var missed []loggedPacket
 	if rec := n.srv.recovery; rec != nil {
@@ -399,6 +403,9 @@ func (s *Socket) emit(event string, args []any, volatile bool) error {
 	if err != nil {
 		return err
 	}
+	if h := s.nsp.srv.emitHook.Load(); h != nil {
+		(*h)(s, event, args)
+	}
 	if s.nsp.srv.recovery != nil && !volatile {
 		// Go through the local delivery path so the packet gets an
 		// offset and is kept for recovery, as the reference does.
@@ -424,6 +431,9 @@ func (s *Socket) EmitWithAck(ctx context.Context, event string, args ...any) ([]
 	ch := s.expectAck(p.ID)
 	if ch == nil {
 		return nil, ErrNotConnected
+	}
+	if h := s.nsp.srv.emitHook.Load(); h != nil {
+		(*h)(s, event, args)
 	}
 	if err := s.client.send(p, false); err != nil {
 		s.dropAck(p.ID)
@@ -459,6 +469,25 @@ func (s *Socket) dropAck(id int64) {
 	s.mu.Lock()
 	delete(s.acks, id)
 	s.mu.Unlock()
+}
+
+// EmitHook observes an event sent to one socket with Socket.Emit,
+// EmitVolatile or EmitWithAck (broadcasts are not reported, as in the
+// reference's onAnyOutgoing). args are the caller's: read them, do not
+// keep or change them. It runs on the emitting goroutine and must not
+// block.
+type EmitHook func(s *Socket, event string, args []any)
+
+// OnSocketEmit sets the hook called for every direct emit to a socket of
+// any namespace (the Admin UI's event_sent); nil removes it. One hook per
+// server: a later call replaces the previous one. Without a hook an emit
+// costs one atomic load more.
+func (s *Server) OnSocketEmit(h EmitHook) {
+	if h == nil {
+		s.emitHook.Store(nil)
+		return
+	}
+	s.emitHook.Store(&h)
 }
 
 // To starts a broadcast to rooms that excludes this socket.

@@ -25,6 +25,12 @@ type Config struct {
 	MaxPayload int
 	// MaxQueueBytes bounds each session's outbound queue. Default 1 MiB.
 	MaxQueueBytes int
+	// BodyTimeout bounds the time to read one polling POST body, so a
+	// client that declares a large body and trickles it cannot hold a
+	// goroutine, a connection and a buffer for long. Past it the request
+	// ends and the session closes (transport error). A POST also ends as
+	// soon as its session closes. Default 20s.
+	BodyTimeout time.Duration
 	// Transports allowed, in upgrade order. Default {"polling","websocket"}.
 	Transports []string
 	// DisableUpgrades stops advertising "websocket" as an upgrade.
@@ -58,6 +64,11 @@ type CORSConfig struct {
 	Origins []string
 	// Credentials sets Access-Control-Allow-Credentials: true.
 	Credentials bool
+	// CredentialOrigins are allowed in addition to Origins (when Origins
+	// is not empty) and always get Access-Control-Allow-Credentials:
+	// true, whatever Credentials says: the Admin UI's origins, whose
+	// client sends withCredentials. Exact origins; "*" is not honoured.
+	CredentialOrigins []string
 	// Headers allowed in preflight, in addition to Content-Type.
 	AllowHeaders []string
 	// Refused, if set, builds the answer to a request whose Origin is not
@@ -88,6 +99,9 @@ func (c Config) withDefaults() Config {
 	if c.MaxQueueBytes == 0 {
 		c.MaxQueueBytes = 1 << 20
 	}
+	if c.BodyTimeout == 0 {
+		c.BodyTimeout = 20 * time.Second
+	}
 	if len(c.Transports) == 0 {
 		c.Transports = []string{transportPolling, transportWebsocket}
 	} else {
@@ -111,7 +125,7 @@ func (c Config) withDefaults() Config {
 
 func (c Config) validate() error {
 	switch {
-	case c.PingInterval < 0 || c.PingTimeout < 0 || c.WriteTimeout < 0:
+	case c.PingInterval < 0 || c.PingTimeout < 0 || c.WriteTimeout < 0 || c.BodyTimeout < 0:
 		return errors.New("connection: negative duration in Config")
 	case c.MaxPayload < 0 || c.MaxQueueBytes < 0 || c.Workers < 0:
 		return errors.New("connection: negative size in Config")

@@ -146,11 +146,17 @@ func (srv *Server) pollPost(w http.ResponseWriter, r *http.Request, s *session) 
 		srv.writeOK(w, r)
 		return
 	}
+	// The body is read within BodyTimeout, and no longer than the session
+	// lives: its close sets the deadline to now.
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(srv.cfg.Now().Add(srv.cfg.BodyTimeout))
 	s.postActive = true
+	s.postCut = func() { _ = rc.SetReadDeadline(time.Unix(1, 0)) }
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
 		s.postActive = false
+		s.postCut = nil
 		s.mu.Unlock()
 	}()
 
@@ -160,7 +166,17 @@ func (srv *Server) pollPost(w http.ResponseWriter, r *http.Request, s *session) 
 		return
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, int64(max)+1))
+	s.mu.Lock()
+	s.postCut = nil // read: a close from here on must not touch the connection
+	s.mu.Unlock()
+	if err == nil {
+		// The connection may carry the next request (keep-alive).
+		_ = rc.SetReadDeadline(time.Time{})
+	}
 	if err != nil {
+		// Too slow (BodyTimeout), the session closed meanwhile, or the
+		// client went away.
+		srv.counters.slowBodies.Add(1)
 		s.close(CloseTransportError)
 		srv.refuse(w, r, ErrBadRequest)
 		return

@@ -430,6 +430,16 @@ func (srv *Server) originAllowed(r *http.Request) bool {
 			return true
 		}
 	}
+	return srv.credentialOrigin(origin)
+}
+
+// credentialOrigin reports whether origin is one of CORS.CredentialOrigins.
+func (srv *Server) credentialOrigin(origin string) bool {
+	for _, o := range srv.cfg.CORS.CredentialOrigins {
+		if strings.EqualFold(o, origin) {
+			return true
+		}
+	}
 	return false
 }
 
@@ -442,7 +452,7 @@ func (srv *Server) setCORS(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Access-Control-Allow-Origin", origin)
 	h.Add("Vary", "Origin")
-	if srv.cfg.CORS.Credentials {
+	if srv.cfg.CORS.Credentials || srv.credentialOrigin(origin) {
 		h.Set("Access-Control-Allow-Credentials", "true")
 	}
 }

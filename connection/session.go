@@ -58,6 +58,7 @@ type session struct {
 	flushing   bool       // a writer (flusher worker or flush goroutine) owns writes to ws
 	pollGet    chan struct{}
 	postActive bool
+	postCut    func()  // ends the active POST's body read (its read deadline, now)
 	probe      *wsConn // a websocket being probed for upgrade
 	upgrading  bool    // probe answered: polling GETs only get noop
 	lingering  bool    // closed by Conn.Close; waiting for a GET to deliver "1"
@@ -413,6 +414,10 @@ func (s *session) closeWith(reason CloseReason, wsCode int, linger bool) bool {
 	probe := s.probe
 	s.probe = nil
 	s.upgrading = false
+	if s.postCut != nil {
+		s.postCut() // a POST still reading its body ends now
+		s.postCut = nil
+	}
 	switch {
 	case s.transport == transportWebsocket && s.ws != nil:
 		if reason != CloseTransportError {

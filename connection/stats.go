@@ -23,7 +23,10 @@ type Stats struct {
 	MessagesReceived uint64
 	PollerAdopted    uint64 // websockets handed to the epoll loop
 	PostsTooLarge    uint64 // polling POSTs refused with 413
-	HandlerPanics    uint64 // recovered panics in Handler callbacks
+	// PostsCut counts polling POSTs whose body could not be read: slower
+	// than Config.BodyTimeout, cut by their session's close, or aborted.
+	PostsCut      uint64
+	HandlerPanics uint64 // recovered panics in Handler callbacks
 	// FlushWrites counts the writes (one writev each, IOV_MAX frames at
 	// most) the flusher pool made to poller-owned websockets: with
 	// coalescing it is below the number of frames sent.
@@ -38,6 +41,7 @@ const closeReasonCount = int(CloseDoubleGet) + 1
 
 type counters struct {
 	opened, slow, volatile, parse, upgrades, upgradesFailed, received, adopted, tooLarge, panics atomic.Uint64
+	slowBodies                                                                                   atomic.Uint64
 	writes, writesBlocked                                                                        atomic.Uint64
 	closed                                                                                       [closeReasonCount]atomic.Uint64
 	handshakeErrors                                                                              [7]atomic.Uint64
@@ -56,6 +60,7 @@ func (s *Server) Stats() Stats {
 		MessagesReceived: c.received.Load(),
 		PollerAdopted:    c.adopted.Load(),
 		PostsTooLarge:    c.tooLarge.Load(),
+		PostsCut:         c.slowBodies.Load(),
 		HandlerPanics:    c.panics.Load(),
 		FlushWrites:      c.writes.Load(),
 		WritesBlocked:    c.writesBlocked.Load(),

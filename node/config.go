@@ -22,6 +22,7 @@ import (
 
 	"github.com/ionbus/ionbus/adapter/redisadapter"
 	"github.com/ionbus/ionbus/broker/access"
+	"github.com/ionbus/ionbus/broker/adminui"
 	"github.com/ionbus/ionbus/broker/auth"
 	"github.com/ionbus/ionbus/broker/bridge"
 )
@@ -63,6 +64,51 @@ type Config struct {
 	Backend       BackendConfig     `yaml:"backend"`
 	Log           LogConfig         `yaml:"log"`
 	TLS           TLSConfig         `yaml:"tls"`
+	AdminUI       AdminUIConfig     `yaml:"admin_ui"`
+
+	// DynamicNamespaces bounds the children of pattern namespaces.
+	DynamicNamespaces DynamicNamespacesConfig `yaml:"dynamic_namespaces"`
+
+	// SystemEvents are periodic events ionbus emits to clients itself
+	// (system:health, system:metrics, system_status_update); one node
+	// emits each per interval for the whole cluster. Empty: none.
+	SystemEvents []SystemEventConfig `yaml:"system_events"`
+}
+
+// SystemEventConfig is one built-in system event (package broker/system).
+type SystemEventConfig struct {
+	Namespace string   `yaml:"namespace"` // a configured, non-pattern namespace; empty is "/"
+	Event     string   `yaml:"event"`     // the name clients listen to
+	Kind      string   `yaml:"kind"`      // health | metrics | status
+	Interval  Duration `yaml:"interval"`  // 100ms..24h; 0 is 30s
+	Room      string   `yaml:"room"`      // only this room (e.g. "role:admin"); empty: every client of the namespace
+	Component string   `yaml:"component"` // status events; empty is "websocket_server"
+}
+
+// AdminUIConfig serves the @socket.io/admin-ui protocol (package
+// broker/adminui) on its own namespace, so the official Admin UI shows
+// the cluster, one server per node. Off by default.
+type AdminUIConfig struct {
+	Enabled bool `yaml:"enabled"`
+	// Namespace the UI connects to; not one of namespaces[].
+	Namespace string `yaml:"namespace"`
+	// Mode is "production" (server stats only) or "development" (also
+	// every socket, room and event: one broadcast per event).
+	Mode string `yaml:"mode"`
+	// Username and PasswordHash (bcrypt) of the UI's login form; prefer
+	// IONBUS_ADMIN_UI_PASSWORD_HASH.
+	Username     string `yaml:"username"`
+	PasswordHash string `yaml:"password_hash"`
+	// Insecure admits any UI without credentials (upstream's auth: false).
+	Insecure bool `yaml:"insecure"`
+	// ReadOnly refuses the UI's commands (emit, join, leave, disconnect).
+	ReadOnly bool `yaml:"readonly"`
+	// AllowOrigins are the origins of the UI pages: allowed beside
+	// cors.origins, and granted credentials (the UI sends them).
+	AllowOrigins []string `yaml:"allow_origins"`
+	// SessionTTL is how long a login is remembered (in Redis with a
+	// cluster, so any node accepts it).
+	SessionTTL Duration `yaml:"session_ttl"`
 }
 
 // TLSConfig makes the public listener speak TLS. Both files empty: plain
@@ -81,6 +127,7 @@ type EngineConfig struct {
 	Transports     []string `yaml:"transports"`      // polling, websocket
 	MaxQueueBytes  int      `yaml:"max_queue_bytes"` // bytes per session
 	ConnectTimeout Duration `yaml:"connect_timeout"`
+	BodyTimeout    Duration `yaml:"body_timeout"` // reading one polling POST body
 }
 
 // CORSConfig is the CORS policy of the polling transport, and the Origin
@@ -160,6 +207,14 @@ func (p NamespacePresence) enabled() bool { return p.Namespace || len(p.Rooms) >
 type RecoveryConfig struct {
 	MaxDisconnection Duration `yaml:"max_disconnection"`
 	SkipMiddlewares  bool     `yaml:"skip_middlewares"`
+}
+
+// DynamicNamespacesConfig bounds the namespaces created on demand for
+// pattern names (`/tenant-*`): an empty one is removed after EmptyTTL
+// (0 keeps them), at most Max exist on a node (0: no bound).
+type DynamicNamespacesConfig struct {
+	EmptyTTL Duration `yaml:"empty_ttl"`
+	Max      int      `yaml:"max"`
 }
 
 // APIConfig is the HTTP server API (package broker/api).
@@ -310,6 +365,7 @@ func Default() Config {
 			Transports:     []string{"polling", "websocket"},
 			MaxQueueBytes:  1 << 20,
 			ConnectTimeout: Duration(45 * time.Second),
+			BodyTimeout:    Duration(20 * time.Second),
 		},
 		Namespaces: []NamespaceConfig{{Name: "/"}},
 		Recovery:   RecoveryConfig{SkipMiddlewares: true},
@@ -358,6 +414,11 @@ func Default() Config {
 			},
 		},
 		Log: LogConfig{Level: "info", Format: "json"},
+		AdminUI: AdminUIConfig{
+			Namespace: "/admin", Mode: "production",
+			AllowOrigins: []string{"https://admin.socket.io"}, SessionTTL: Duration(24 * time.Hour),
+		},
+		DynamicNamespaces: DynamicNamespacesConfig{EmptyTTL: Duration(30 * time.Second), Max: 10_000},
 	}
 }
 
@@ -503,6 +564,7 @@ var envVars = []envVar{
 	{"IONBUS_ENGINE_TRANSPORTS", setList(func(c *Config) *[]string { return &c.Engine.Transports })},
 	{"IONBUS_ENGINE_MAX_QUEUE_BYTES", setInt(func(c *Config) *int { return &c.Engine.MaxQueueBytes })},
 	{"IONBUS_ENGINE_CONNECT_TIMEOUT", setDuration(func(c *Config) *Duration { return &c.Engine.ConnectTimeout })},
+	{"IONBUS_ENGINE_BODY_TIMEOUT", setDuration(func(c *Config) *Duration { return &c.Engine.BodyTimeout })},
 	{"IONBUS_CORS_ORIGINS", setList(func(c *Config) *[]string { return &c.CORS.Origins })},
 	{"IONBUS_CORS_CREDENTIALS", setBool(func(c *Config) *bool { return &c.CORS.Credentials })},
 	{"IONBUS_NAMESPACES", func(c *Config, v string) error {
@@ -523,6 +585,8 @@ var envVars = []envVar{
 	}},
 	{"IONBUS_RECOVERY_MAX_DISCONNECTION", setDuration(func(c *Config) *Duration { return &c.Recovery.MaxDisconnection })},
 	{"IONBUS_RECOVERY_SKIP_MIDDLEWARES", setBool(func(c *Config) *bool { return &c.Recovery.SkipMiddlewares })},
+	{"IONBUS_DYNAMIC_NAMESPACES_EMPTY_TTL", setDuration(func(c *Config) *Duration { return &c.DynamicNamespaces.EmptyTTL })},
+	{"IONBUS_DYNAMIC_NAMESPACES_MAX", setInt(func(c *Config) *int { return &c.DynamicNamespaces.Max })},
 	{"IONBUS_API_LISTEN", setString(func(c *Config) *string { return &c.API.Listen })},
 	{"IONBUS_API_KEY", setString(func(c *Config) *string { return &c.API.Key })},
 	{"IONBUS_API_INSECURE", setBool(func(c *Config) *bool { return &c.API.Insecure })},
@@ -579,6 +643,15 @@ var envVars = []envVar{
 	{"IONBUS_BACKEND_STREAM_KEY", setString(func(c *Config) *string { return &c.Backend.Stream.Key })},
 	{"IONBUS_BACKEND_LIFECYCLE_STREAM", setString(func(c *Config) *string { return &c.Backend.Lifecycle.Stream })},
 	{"IONBUS_BACKEND_LIFECYCLE_WEBHOOK", setBool(func(c *Config) *bool { return &c.Backend.Lifecycle.Webhook })},
+	{"IONBUS_ADMIN_UI_ENABLED", setBool(func(c *Config) *bool { return &c.AdminUI.Enabled })},
+	{"IONBUS_ADMIN_UI_NAMESPACE", setString(func(c *Config) *string { return &c.AdminUI.Namespace })},
+	{"IONBUS_ADMIN_UI_MODE", setString(func(c *Config) *string { return &c.AdminUI.Mode })},
+	{"IONBUS_ADMIN_UI_USERNAME", setString(func(c *Config) *string { return &c.AdminUI.Username })},
+	{"IONBUS_ADMIN_UI_PASSWORD_HASH", setString(func(c *Config) *string { return &c.AdminUI.PasswordHash })},
+	{"IONBUS_ADMIN_UI_INSECURE", setBool(func(c *Config) *bool { return &c.AdminUI.Insecure })},
+	{"IONBUS_ADMIN_UI_READONLY", setBool(func(c *Config) *bool { return &c.AdminUI.ReadOnly })},
+	{"IONBUS_ADMIN_UI_ALLOW_ORIGINS", setList(func(c *Config) *[]string { return &c.AdminUI.AllowOrigins })},
+	{"IONBUS_ADMIN_UI_SESSION_TTL", setDuration(func(c *Config) *Duration { return &c.AdminUI.SessionTTL })},
 	{"IONBUS_LOG_LEVEL", setString(func(c *Config) *string { return &c.Log.Level })},
 	{"IONBUS_LOG_FORMAT", setString(func(c *Config) *string { return &c.Log.Format })},
 }
@@ -629,11 +702,14 @@ func (c *Config) Validate() error {
 		bad("shutdown_timeout: must be positive")
 	}
 	e := c.Engine
-	if e.PingInterval <= 0 || e.PingTimeout <= 0 || e.ConnectTimeout <= 0 {
-		bad("engine: ping_interval, ping_timeout and connect_timeout must be positive")
+	if e.PingInterval <= 0 || e.PingTimeout <= 0 || e.ConnectTimeout <= 0 || e.BodyTimeout <= 0 {
+		bad("engine: ping_interval, ping_timeout, connect_timeout and body_timeout must be positive")
 	}
 	if e.MaxPayload <= 0 || e.MaxQueueBytes <= 0 {
 		bad("engine: max_payload and max_queue_bytes must be positive")
+	}
+	if d := c.DynamicNamespaces; d.EmptyTTL < 0 || d.Max < 0 {
+		bad("dynamic_namespaces: empty_ttl and max must not be negative (0 keeps empty namespaces, 0 max is no bound)")
 	}
 	if len(e.Transports) == 0 {
 		bad("engine.transports: at least one of polling, websocket")
@@ -695,6 +771,8 @@ func (c *Config) Validate() error {
 	}
 	c.validateLimits(bad)
 	c.validateBackend(bad)
+	c.validateSystemEvents(bad)
+	c.validateAdminUI(bad)
 	p := c.Presence
 	if p.NodeTTL <= 0 || p.MaxMetaBytes <= 0 || p.PageSize <= 0 || p.MaxPageSize <= 0 {
 		bad("presence: node_ttl, max_meta_bytes, page_size and max_page_size must be positive")
@@ -709,6 +787,46 @@ func (c *Config) Validate() error {
 		bad("log.format: %q (json, console)", c.Log.Format)
 	}
 	return errors.Join(errs...)
+}
+
+// validateAdminUI checks admin_ui.* when enabled: its namespace is none
+// of the application's (nor matched by a pattern), and the UI is
+// authenticated unless insecure says otherwise, with a bcrypt hash.
+func (c *Config) validateAdminUI(bad func(string, ...any)) {
+	a := c.AdminUI
+	if !a.Enabled {
+		return
+	}
+	if err := adminui.ValidateNamespace(a.Namespace); err != nil {
+		bad("admin_ui.namespace: %v", err)
+	}
+	for _, ns := range c.Namespaces {
+		re, pattern := namespacePattern(ns.Name)
+		if ns.Name == a.Namespace || (pattern && re.MatchString(a.Namespace)) {
+			bad("admin_ui.namespace: %q is also namespaces[%s]; the Admin UI needs a namespace of its own (set admin_ui.namespace, e.g. /ionbus-admin)", a.Namespace, ns.Name)
+		}
+	}
+	if _, err := adminui.ParseMode(a.Mode); err != nil {
+		bad("admin_ui.mode: %q (production, development)", a.Mode)
+	}
+	switch {
+	case a.Insecure && (a.Username != "" || a.PasswordHash != ""):
+		bad("admin_ui.insecure: set together with username/password_hash; choose one")
+	case !a.Insecure && (a.Username == "" || a.PasswordHash == ""):
+		bad("admin_ui: username and password_hash (bcrypt) are required; admin_ui.insecure: true admits anyone (development only)")
+	case !a.Insecure:
+		if err := adminui.ValidatePasswordHash(a.PasswordHash); err != nil {
+			bad("admin_ui.password_hash: %v", err)
+		}
+	}
+	for _, o := range a.AllowOrigins {
+		if u, err := url.Parse(o); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+			bad("admin_ui.allow_origins: %q is not an origin like https://admin.socket.io", o)
+		}
+	}
+	if a.SessionTTL <= 0 {
+		bad("admin_ui.session_ttl: must be positive")
+	}
 }
 
 // validateProbePaths checks health_path and ready_path: exact paths of

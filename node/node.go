@@ -20,8 +20,10 @@ import (
 
 	"github.com/ionbus/ionbus/broker"
 	"github.com/ionbus/ionbus/broker/access"
+	"github.com/ionbus/ionbus/broker/adminui"
 	"github.com/ionbus/ionbus/broker/api"
 	"github.com/ionbus/ionbus/broker/online"
+	"github.com/ionbus/ionbus/broker/system"
 )
 
 // Node is one running ionbus node assembled from a Config: the broker on
@@ -56,6 +58,11 @@ type Node struct {
 	slotsDone chan struct{}
 
 	accept atomic.Pointer[acceptListener] // set by Listen; read by the metrics collector
+
+	nodes  *api.Nodes     // GET /api/v1/nodes, the dashboard, system events
+	system *system.System // system_events; nil when none is configured
+
+	adminUI *adminui.AdminUI // nil unless admin_ui.enabled
 }
 
 // redisStartTimeout bounds the PING and the first subscriptions at start.
@@ -117,16 +124,32 @@ func New(cfg Config, log zerolog.Logger) (_ *Node, err error) {
 	for _, ns := range cfg.Namespaces {
 		comp.Guard.Attach(nss[ns.Name], comp.Rules[ns.Name])
 	}
+	if comp.AdminUI != nil {
+		// After the guard: the UI's event_received sees what the limits
+		// let through, as upstream's onAny does.
+		if n.adminUI, err = adminui.New(*comp.AdminUI, srv, comp.Redis); err != nil {
+			return nil, fmt.Errorf("admin_ui: %w", err)
+		}
+		for _, ns := range cfg.Namespaces { // the pattern parents
+			n.adminUI.Attach(nss[ns.Name])
+		}
+		srv.OnDrained(n.adminUI.Shutdown)
+	}
 	srv.AddStats("access", func() any { return comp.Guard.Stats() })
 	if comp.Adapter != nil {
 		srv.AddStats("adapter", func() any { return comp.Adapter.Stats() })
 	}
 	n.public = n.httpServer(n.mux, "public")
 	comp.API.Lifecycle = n.lifecycle
+	n.nodes = api.NewNodes(srv, n.fillNodeStats)
+	comp.API.Nodes = n.nodes
+	if err := n.buildSystem(); err != nil {
+		return nil, fmt.Errorf("system_events: %w", err)
+	}
 	if err := n.registerMetrics(); err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
-	n.apiH = withObservability(cfg.API, comp.Metrics, apiHandler(comp.API, srv, n.online))
+	n.apiH = withObservability(cfg.API, comp.Metrics, n.withSystem(apiHandler(comp.API, srv, n.online)))
 	// The probes on the public listener, for load balancers that only
 	// reach that port.
 	health, ready := api.Probes(comp.API, srv)
@@ -239,7 +262,7 @@ func bearerOK(r *http.Request, key string, keySum [32]byte) bool {
 
 func (n *Node) httpServer(h http.Handler, name string) *http.Server {
 	errLog := n.log.With().Str("component", "http").Str("server", name).Logger()
-	return &http.Server{
+	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
@@ -247,6 +270,7 @@ func (n *Node) httpServer(h http.Handler, name string) *http.Server {
 		ErrorLog:          stdlog.New(errLog, "", 0),
 		// No WriteTimeout: a long-polling GET is held up to ping_interval.
 	}
+	return srv
 }
 
 // Listen opens both listeners, so port errors surface before anything
@@ -357,6 +381,16 @@ func (n *Node) startComponents(ctx context.Context) error {
 			return fmt.Errorf("backend: %w", err)
 		}
 	}
+	if n.adminUI != nil {
+		// Namespaces an embedder added after New are reported too.
+		for _, ns := range n.broker.Namespaces() {
+			n.adminUI.Attach(ns)
+		}
+		if err := n.adminUI.Start(ctx); err != nil {
+			return fmt.Errorf("admin_ui: %w", err)
+		}
+	}
+	n.startSystem()
 	return nil
 }
 

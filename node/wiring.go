@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -16,6 +17,7 @@ import (
 	"github.com/ionbus/ionbus/adapter/redisadapter"
 	"github.com/ionbus/ionbus/broker"
 	"github.com/ionbus/ionbus/broker/access"
+	"github.com/ionbus/ionbus/broker/adminui"
 	"github.com/ionbus/ionbus/broker/api"
 	"github.com/ionbus/ionbus/broker/auth"
 	"github.com/ionbus/ionbus/broker/bridge"
@@ -54,6 +56,9 @@ type components struct {
 	// Metrics is the node's Prometheus registry; its Observe methods are
 	// the latency hooks of the broker, the adapter and the bridge.
 	Metrics *metrics.Metrics
+	// AdminUI is the Admin UI server's configuration (adminui.New on the
+	// broker in New); nil when admin_ui.enabled is false.
+	AdminUI *adminui.Config
 }
 
 // mapConfig is the one place where the application configuration becomes
@@ -159,11 +164,15 @@ func mapConfig(c Config, log *zerolog.Logger) (comp components, err error) {
 		PingTimeout:   c.Engine.PingTimeout.D(),
 		MaxPayload:    c.Engine.MaxPayload,
 		MaxQueueBytes: c.Engine.MaxQueueBytes,
+		BodyTimeout:   c.Engine.BodyTimeout.D(),
 		Transports:    append([]string(nil), c.Engine.Transports...),
 		CORS: connection.CORSConfig{
 			Origins:     append([]string(nil), c.CORS.Origins...),
 			Credentials: c.CORS.Credentials,
-			Refused:     comp.Guard.OriginRefused,
+			// The Admin UI's pages: allowed, with credentials (its client
+			// sends withCredentials), whatever cors.* says for the app.
+			CredentialOrigins: adminOrigins(c.AdminUI),
+			Refused:           comp.Guard.OriginRefused,
 		},
 		Logger: log,
 	}
@@ -179,12 +188,47 @@ func mapConfig(c Config, log *zerolog.Logger) (comp components, err error) {
 		Logger:           log,
 		ObserveConnect:   comp.Metrics.ObserveConnect,
 		ObserveBroadcast: comp.Metrics.ObserveBroadcast,
+
+		EmptyChildTTL:        c.DynamicNamespaces.EmptyTTL.D(),
+		MaxDynamicNamespaces: c.DynamicNamespaces.Max,
+		NamespaceLimitError:  comp.Guard.NamespaceLimit,
 	}
 	if comp.Adapter != nil { // nil: the in-memory single-node adapter
 		comp.Broker.Adapter = comp.Adapter
 	}
 	comp.API = api.Config{Key: c.API.Key, Insecure: c.API.Insecure, Logger: log}
+	if c.AdminUI.Enabled {
+		mode, err := adminui.ParseMode(c.AdminUI.Mode)
+		if err != nil {
+			return components{}, fmt.Errorf("admin_ui.mode: %w", err)
+		}
+		comp.AdminUI = &adminui.Config{
+			Namespace:      c.AdminUI.Namespace,
+			Mode:           mode,
+			Username:       c.AdminUI.Username,
+			PasswordHash:   c.AdminUI.PasswordHash,
+			DisableAuth:    c.AdminUI.Insecure,
+			ReadOnly:       c.AdminUI.ReadOnly,
+			SessionTTL:     c.AdminUI.SessionTTL.D(),
+			CommandTimeout: c.Redis.RequestTimeout.D(),
+			KeyPrefix:      keyPrefix(c.Redis.Key, "adminui"),
+			Logger:         *log,
+		}
+	}
 	return comp, nil
+}
+
+// adminOrigins are admin_ui.allow_origins when the Admin UI is on, as
+// browsers send them (no trailing '/').
+func adminOrigins(a AdminUIConfig) []string {
+	if !a.Enabled {
+		return nil
+	}
+	out := make([]string, 0, len(a.AllowOrigins))
+	for _, o := range a.AllowOrigins {
+		out = append(out, strings.TrimSuffix(o, "/"))
+	}
+	return out
 }
 
 // redisLogger adapts zerolog to go-redis's logging interface. go-redis

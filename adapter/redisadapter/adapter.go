@@ -208,6 +208,33 @@ func (a *Adapter) WatchNamespace(ctx context.Context, ns string) error {
 	return a.confirm(ctx)
 }
 
+// UnwatchNamespace drops what WatchNamespace subscribed: the broker
+// calls it for a dynamic namespace it removed (empty past its grace
+// period), so per-namespace subscriptions do not pile up.
+func (a *Adapter) UnwatchNamespace(ctx context.Context, ns string) error {
+	if a.closed.Load() || !a.started.Load() {
+		return nil
+	}
+	a.nsMu.Lock()
+	if !a.namespaces[ns] {
+		a.nsMu.Unlock()
+		return nil
+	}
+	delete(a.namespaces, ns)
+	a.nsMu.Unlock()
+	switch a.cfg.Mode {
+	case ModeClassic:
+		return errors.Join(
+			a.subscribe(ctx, unsubPattern, a.name(wire.ChanBroadcastPattern, ns, "")),
+			a.subscribe(ctx, unsubChannel, a.classicChannels(ns)...))
+	case ModeRoom:
+		return a.subscribe(ctx, unsubChannel, append(a.classicChannels(ns), a.name(wire.ChanBroadcast, ns, ""))...)
+	case ModeSharded:
+		return a.subscribe(ctx, unsubChannel, a.name(wire.ChanBroadcast, ns, ""), a.name(wire.ChanRoom, ns, a.uid))
+	}
+	return nil
+}
+
 func (a *Adapter) classicChannels(ns string) []string {
 	return []string{
 		a.name(wire.ChanRequest, ns, ""),

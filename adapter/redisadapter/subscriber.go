@@ -25,6 +25,7 @@ const (
 	subChannel   subOp = 1
 	subPattern   subOp = 2
 	unsubChannel subOp = 3
+	unsubPattern subOp = 4
 )
 
 // slotOf returns the subscriber key of channel.
@@ -99,6 +100,8 @@ func (a *Adapter) subscribe(ctx context.Context, op subOp, channels ...string) e
 		switch {
 		case op == subPattern:
 			err = s.ps.PSubscribe(ctx, chans...)
+		case op == unsubPattern:
+			err = s.ps.PUnsubscribe(ctx, chans...)
 		case op == subChannel && a.cfg.Mode == ModeSharded:
 			err = s.ps.SSubscribe(ctx, chans...)
 		case op == subChannel:

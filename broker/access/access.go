@@ -24,6 +24,7 @@ import (
 const (
 	MessageAuthFailed      = "Authentication failed"
 	MessageConnectionLimit = "Connection limit exceeded"
+	MessageNamespaceLimit  = "Namespace limit exceeded"
 )
 
 // Config configures a Guard.
@@ -83,6 +84,18 @@ func New(cfg Config) (*Guard, error) {
 		cfg.Now = time.Now
 	}
 	return &Guard{cfg: cfg, log: cfg.Logger.With().Str("component", "access").Logger(), slots: make(map[string]*slot)}, nil
+}
+
+// NamespaceLimit is the CONNECT_ERROR of a CONNECT refused because the
+// node holds broker.Config.MaxDynamicNamespaces dynamic namespaces
+// (broker.Config.NamespaceLimitError): "Namespace limit exceeded" with
+// the standard error data, counted under NAMESPACE_LIMIT_EXCEEDED.
+func (g *Guard) NamespaceLimit(name string, limit int) *broker.ConnectError {
+	g.count(CodeNamespaceLimit)
+	p := ErrorPayload(CodeNamespaceLimit, "too many dynamic namespaces on this node",
+		map[string]any{"namespace": name, "limit": limit}, true, g.cfg.Now())
+	p.Limit = &limit
+	return &broker.ConnectError{Message: MessageNamespaceLimit, Data: ConnectErrorData{ErrorEvent: p}}
 }
 
 // OriginRefused is the Engine.IO answer to a foreign browser Origin

@@ -21,10 +21,13 @@ const (
 	CodeRateLimit              = "RATE_LIMIT_EXCEEDED"
 	CodeMessageTooLarge        = "MESSAGE_TOO_LARGE"
 	CodeOriginNotAllowed       = "CORS_ORIGIN_NOT_ALLOWED"
-	CodeInvalidRoomName        = "INVALID_ROOM_NAME"
-	CodeRoomNotAllowed         = "ROOM_NOT_ALLOWED"
-	CodeRoomLimit              = "ROOM_LIMIT_EXCEEDED"
-	CodeInvalidPayload         = "INVALID_PAYLOAD"
+	// CodeNamespaceLimit: the CONNECT would create a dynamic namespace
+	// beyond dynamic_namespaces.max on its node. retry_possible.
+	CodeNamespaceLimit  = broker.CodeNamespaceLimit
+	CodeInvalidRoomName = "INVALID_ROOM_NAME"
+	CodeRoomNotAllowed  = "ROOM_NOT_ALLOWED"
+	CodeRoomLimit       = "ROOM_LIMIT_EXCEEDED"
+	CodeInvalidPayload  = "INVALID_PAYLOAD"
 	// CodeBackendUnavailable: the application backend (the connect hook,
 	// a forwarded event, the event stream) did not give a usable answer:
 	// down, too slow, overloaded or answering garbage. retry_possible.
@@ -48,7 +51,7 @@ const (
 var Codes = []string{
 	CodeAuthRequired, CodeAuthInvalidSession, CodeInsufficientPrivileges, CodeCSRFInvalid,
 	CodeAuthUnavailable, CodeConnectionLimit, CodeRateLimit, CodeMessageTooLarge,
-	CodeOriginNotAllowed, CodeInvalidRoomName, CodeRoomNotAllowed, CodeRoomLimit,
+	CodeOriginNotAllowed, CodeNamespaceLimit, CodeInvalidRoomName, CodeRoomNotAllowed, CodeRoomLimit,
 	CodeInvalidPayload, CodeBackendUnavailable, CodeBackendBusy, CodeEventNotHandled,
 	CodePresenceForbidden, CodeRoomNotTracked, CodeMetaTooLarge, CodePresenceNotMember,
 	CodePresenceUnavailable,

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"sort"
 	"strings"
@@ -34,6 +35,10 @@ type Config struct {
 	Insecure bool
 	// MaxAckTimeout caps the "ack_timeout_ms" of an emit. Default 60s.
 	MaxAckTimeout time.Duration
+	// BodyTimeout bounds reading a request body: a client that trickles
+	// one is answered 408 and cut off. Default 30s. (Headers are bounded
+	// by the http.Server's ReadHeaderTimeout.)
+	BodyTimeout time.Duration
 	// Logger; default disabled. Keys, tokens and cookies are never logged.
 	Logger *zerolog.Logger
 	// Lifecycle, when set, reports the node's phase to /healthz and
@@ -42,6 +47,10 @@ type Config struct {
 	// node's shutdown_delay). Nil: serving from New, draining when the
 	// broker is.
 	Lifecycle func() (serving, draining bool)
+	// Nodes gathers GET /api/v1/nodes (and the dashboard's data). Nil:
+	// New builds one with NewNodes(srv, nil), which answers the other
+	// nodes with the broker's own figures.
+	Nodes *Nodes
 }
 
 // Error codes of the JSON error body. Values are stable: clients branch
@@ -64,6 +73,8 @@ type handler struct {
 	log    zerolog.Logger
 	keySum [sha256.Size]byte
 	routes map[string]route
+	// cluster is Config.Nodes, or the one New built.
+	cluster *Nodes
 }
 
 type route struct {
@@ -86,11 +97,15 @@ func New(cfg Config, srv *broker.Server) http.Handler {
 		log:    log.With().Str("component", "api").Logger(),
 		keySum: sha256.Sum256([]byte(cfg.Key)),
 	}
+	if h.cluster = cfg.Nodes; h.cluster == nil {
+		h.cluster = NewNodes(srv, nil)
+	}
 	h.routes = map[string]route{
 		"/api/v1/emit":       {http.MethodPost, h.emit},
 		"/api/v1/stats":      {http.MethodGet, h.stats},
 		"/api/v1/sockets":    {http.MethodGet, h.sockets},
 		"/api/v1/disconnect": {http.MethodPost, h.disconnect},
+		"/api/v1/nodes":      {http.MethodGet, h.nodes},
 	}
 	return h
 }
@@ -98,6 +113,9 @@ func New(cfg Config, srv *broker.Server) http.Handler {
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+	if r.ContentLength != 0 { // a body to read: within BodyTimeout (decodeBody lifts it)
+		_ = http.NewResponseController(w).SetReadDeadline(start.Add(h.bodyTimeout()))
+	}
 	h.route(rw, r)
 	ev := h.log.Debug()
 	if rw.status >= 500 {
@@ -107,6 +125,13 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Dur("duration", time.Since(start)).Msg("api request")
 }
 
+func (h *handler) bodyTimeout() time.Duration {
+	if h.cfg.BodyTimeout > 0 {
+		return h.cfg.BodyTimeout
+	}
+	return 30 * time.Second
+}
+
 func (h *handler) route(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
 	case PathHealth:
@@ -114,6 +139,10 @@ func (h *handler) route(w http.ResponseWriter, r *http.Request) {
 		return
 	case PathReady:
 		h.probe(w, r, h.readyz)
+		return
+	}
+	if r.URL.Path == PathDashboard || strings.HasPrefix(r.URL.Path, PathDashboard+"/") {
+		h.dashboard(w, r) // its own sign-in: the key once, then a cookie
 		return
 	}
 	// Authenticate before routing so unknown paths reveal nothing.
@@ -546,7 +575,14 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 		}
 	}
 	if err == nil {
+		// Read: lift Config.BodyTimeout's deadline, so a long answer (an
+		// emit waiting for acks) does not meet it.
+		_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
 		return true
+	}
+	if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+		writeError(w, http.StatusRequestTimeout, CodeBadRequest, "request body too slow")
+		return false
 	}
 	var tooLarge *http.MaxBytesError
 	if errors.As(err, &tooLarge) {
@@ -601,3 +637,7 @@ func (w *statusWriter) WriteHeader(status int) {
 	w.status = status
 	w.ResponseWriter.WriteHeader(status)
 }
+
+// Unwrap lets http.ResponseController reach the connection (read
+// deadlines).
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

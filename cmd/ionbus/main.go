@@ -35,6 +35,7 @@ var commands = []command{
 	{"serve", "run a broker node (Socket.IO server + HTTP API)", runServe},
 	{"emit", "publish to a cluster through Redis (as @socket.io/redis-emitter)", runEmit},
 	{"token", "mint a development HS256 JWT", runToken},
+	{"hash-password", "print the bcrypt hash of a password for admin_ui.password_hash", runHashPassword},
 	{"version", "print the version", runVersion},
 	{"healthcheck", "exit 0 when a node's /healthz answers 200 (container HEALTHCHECK)", runHealthcheck},
 	{"bench", "load generator for any Socket.IO v4 server", withExitCode(bench.Main)},
@@ -116,7 +117,7 @@ var errUsage = errors.New("usage")
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: ionbus <command> [flags]\n\ncommands:")
 	for _, c := range commands {
-		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-14s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun 'ionbus <command> -h' or 'ionbus help <command>' for the flags of a command;\n'ionbus --version' prints the version.")
 }

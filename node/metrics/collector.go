@@ -39,6 +39,8 @@ var defs = []def{
 	{name: "ionbus_volatile_drops_total", help: "Volatile packets dropped for congested sockets by broadcasts."},
 	{name: "ionbus_slow_consumers_total", help: "Broadcast sends refused because the socket's queue was full."},
 	{name: "ionbus_publish_errors_total", help: "Broadcasts delivered locally whose publish to the cluster failed."},
+	{name: "ionbus_dynamic_namespaces", help: "Namespaces created for pattern names (dynamic_namespaces) that exist on this node.", gauge: true},
+	{name: "ionbus_namespaces_refused_total", help: "CONNECTs refused because dynamic_namespaces.max namespaces existed."},
 
 	// engine (GET /api/v1/stats engine.*)
 	{name: "ionbus_engine_sessions", help: "Open Engine.IO sessions.", gauge: true},
@@ -178,9 +180,19 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	put("ionbus_volatile_drops_total", float64(st.VolatileDrops))
 	put("ionbus_slow_consumers_total", float64(st.SlowConsumers))
 	put("ionbus_publish_errors_total", float64(st.PublishErrors))
+	rooms := map[string]int{} // dynamic namespaces summed under their pattern
 	for _, ns := range st.Namespaces {
-		put("ionbus_rooms", float64(ns.Rooms), ns.Name)
+		name := ns.Name
+		if ns.Pattern != "" {
+			name = ns.Pattern
+		}
+		rooms[name] += ns.Rooms
 	}
+	for name, n := range rooms {
+		put("ionbus_rooms", float64(n), name)
+	}
+	put("ionbus_dynamic_namespaces", float64(st.DynamicNamespaces))
+	put("ionbus_namespaces_refused_total", float64(st.NamespacesRefused))
 	for _, tc := range srv.SocketsByTransport() {
 		put("ionbus_sockets", float64(tc.Sockets), tc.Namespace, tc.Transport)
 	}
