@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 )
 
 // Adapter moves messages between the nodes of a cluster. It never touches
@@ -181,3 +182,16 @@ var (
 	ErrClosed  = errors.New("adapter: closed")
 	ErrTimeout = errors.New("adapter: request timed out")
 )
+
+// PartialError is what Publish returns when it can tell that a broadcast
+// reached fewer nodes than are alive: the publish went out, but Reached
+// of the Expected nodes (this one included) were subscribed to receive
+// it, typically while nodes resubscribe after a Redis restart. Local
+// delivery is not affected.
+type PartialError struct {
+	Reached, Expected int
+}
+
+func (e *PartialError) Error() string {
+	return fmt.Sprintf("adapter: broadcast reached %d of %d nodes", e.Reached, e.Expected)
+}

@@ -110,6 +110,11 @@ func (n *Namespace) broadcast(ctx context.Context, p *protocol.Packet, opts adap
 		return nil
 	}
 	if err := n.srv.adapter.Publish(ctx, pub); err != nil {
+		if _, partial := errors.AsType[*adapter.PartialError](err); partial {
+			// Published; some nodes were not subscribed (counted by the
+			// adapter). The caller learns it from the error.
+			return fmt.Errorf("%w: %w", ErrPublish, err)
+		}
 		n.srv.stats.publishErrors.Add(1)
 		n.srv.log.Warn().Err(err).Str("nsp", n.name).Msg("adapter publish failed; delivered locally only")
 		return fmt.Errorf("%w: %w", ErrPublish, err)

@@ -242,6 +242,9 @@ type RedisConfig struct {
 	Mode           string   `yaml:"mode"` // classic | sharded | room
 	Key            string   `yaml:"key"`  // channel prefix, as @socket.io/redis-adapter's "key"
 	RequestTimeout Duration `yaml:"request_timeout"`
+	// MaxBackoff caps the wait between resubscription attempts after the
+	// subscriber lost Redis (a successful heartbeat also ends it).
+	MaxBackoff Duration `yaml:"max_backoff"`
 }
 
 // enabled reports whether the node joins a cluster through Redis.
@@ -370,7 +373,7 @@ func Default() Config {
 		Namespaces: []NamespaceConfig{{Name: "/"}},
 		Recovery:   RecoveryConfig{SkipMiddlewares: true},
 		API:        APIConfig{Listen: "127.0.0.1:4001"},
-		Redis:      RedisConfig{Mode: "classic", Key: "socket.io", RequestTimeout: Duration(5 * time.Second)},
+		Redis:      RedisConfig{Mode: "classic", Key: "socket.io", RequestTimeout: Duration(5 * time.Second), MaxBackoff: Duration(time.Second)},
 		Auth: AuthConfig{JWT: JWTConfig{
 			Cookie: "token", UserClaim: "sub", NameClaim: "name", RolesClaim: "roles",
 			Leeway: Duration(30 * time.Second),
@@ -598,6 +601,7 @@ var envVars = []envVar{
 	{"IONBUS_REDIS_MODE", setString(func(c *Config) *string { return &c.Redis.Mode })},
 	{"IONBUS_REDIS_KEY", setString(func(c *Config) *string { return &c.Redis.Key })},
 	{"IONBUS_REDIS_REQUEST_TIMEOUT", setDuration(func(c *Config) *Duration { return &c.Redis.RequestTimeout })},
+	{"IONBUS_REDIS_MAX_BACKOFF", setDuration(func(c *Config) *Duration { return &c.Redis.MaxBackoff })},
 	{"IONBUS_AUTH_JWT_SECRET", setString(func(c *Config) *string { return &c.Auth.JWT.Secret })},
 	{"IONBUS_AUTH_JWT_PUBLIC_KEY_FILE", setString(func(c *Config) *string { return &c.Auth.JWT.PublicKeyFile })},
 	{"IONBUS_AUTH_JWT_JWKS_URL", setString(func(c *Config) *string { return &c.Auth.JWT.JWKSURL })},
@@ -873,6 +877,9 @@ func (c *Config) validateRedis(bad func(string, ...any)) {
 	}
 	if r.RequestTimeout <= 0 {
 		bad("redis.request_timeout: must be positive")
+	}
+	if r.MaxBackoff <= 0 {
+		bad("redis.max_backoff: must be positive")
 	}
 }
 

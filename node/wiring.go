@@ -275,6 +275,7 @@ func newAdapter(c RedisConfig, nodeID string, client redis.UniversalClient, m *m
 		Key:            c.Key,
 		Mode:           mode,
 		RequestTimeout: c.RequestTimeout.D(),
+		MaxBackoff:     c.MaxBackoff.D(),
 		NodeID:         nodeID,
 		ObservePublish: m.ObservePublish,
 		ObserveRequest: m.ObserveRequest,

@@ -112,7 +112,7 @@ func TestMapConfig(t *testing.T) {
 func TestMapConfigCluster(t *testing.T) {
 	c := Default()
 	c.NodeID = "n1"
-	c.Redis = RedisConfig{URL: "redis://127.0.0.1:1/2", Mode: "room", Key: "k", RequestTimeout: Duration(3 * time.Second)}
+	c.Redis = RedisConfig{URL: "redis://127.0.0.1:1/2", Mode: "room", Key: "k", RequestTimeout: Duration(3 * time.Second), MaxBackoff: Duration(time.Second)}
 	c.Auth.JWT.Secret = strings.Repeat("s", 32)
 	c.Auth.JWT.Cookie = ""
 	c.Limits.MaxConnectionsPerIP = 0 // off

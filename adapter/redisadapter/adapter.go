@@ -44,6 +44,18 @@ type Adapter struct {
 	beatDown atomic.Bool // last heartbeat failed
 	cluster  *redis.ClusterClient
 
+	// After a Redis restart the node set is empty until every node has
+	// beaten again: until holdUntil a broadcast is expected to reach the
+	// held count of nodes seen before (publish.go).
+	liveMu    sync.Mutex
+	lastLive  int
+	held      int
+	holdUntil time.Time
+	// wake is closed when a heartbeat succeeds after a failure, so
+	// receive loops waiting out a backoff resubscribe at once.
+	wakeMu sync.Mutex
+	wake   chan struct{}
+
 	psMu sync.Mutex          // guards subs against Close
 	subs map[int]*subscriber // by hash slot in sharded cluster mode, else one at -1
 
@@ -92,6 +104,7 @@ func New(cfg Config, client redis.UniversalClient, logger zerolog.Logger) (*Adap
 		pingWaiters: make(map[string]chan struct{}),
 		queue:       make(chan inbound, cfg.QueueSize),
 		roomWake:    make(chan struct{}, 1),
+		wake:        make(chan struct{}),
 		subs:        make(map[int]*subscriber),
 	}
 	a.cluster, _ = client.(*redis.ClusterClient)
@@ -579,12 +592,17 @@ func (a *Adapter) beat(ctx context.Context) {
 	defer cancel()
 	now, ttl := time.Now(), 3*a.cfg.HeartbeatInterval
 	nodes := a.name(wire.KeyNodes, "", "")
+	var added, live *redis.IntCmd
 	_, err := a.client.Pipelined(cctx, func(p redis.Pipeliner) error {
 		p.Set(cctx, a.name(wire.KeyHeartbeat, "", a.uid), now.UnixMilli(), ttl)
-		p.ZAdd(cctx, nodes, redis.Z{Score: float64(now.Add(ttl).UnixMilli()), Member: a.uid})
+		added = p.ZAdd(cctx, nodes, redis.Z{Score: float64(now.Add(ttl).UnixMilli()), Member: a.uid})
 		p.ZRemRangeByScore(cctx, nodes, "-inf", strconv.FormatInt(now.Add(-forgetLapsed).UnixMilli(), 10))
+		live = p.ZCount(cctx, nodes, strconv.FormatInt(now.UnixMilli(), 10), "+inf")
 		return nil
 	})
+	if err == nil {
+		a.noteLive(added.Val() == 1, int(live.Val()), now.Add(ttl))
+	}
 	if err != nil {
 		if a.closed.Load() {
 			return
@@ -596,7 +614,56 @@ func (a *Adapter) beat(ctx context.Context) {
 	}
 	if a.beatDown.Swap(false) {
 		a.log.Info().Msg("redis heartbeat restored")
+		a.wakeMu.Lock()
+		close(a.wake)
+		a.wake = make(chan struct{})
+		a.wakeMu.Unlock()
 	}
+}
+
+// noteLive records one heartbeat: readded is true when this node's
+// entry had vanished from the node set (Redis restarted or lost its
+// data), live the live nodes it counts. After such a loss the count of
+// before is held for one liveness TTL, until every live node has beaten
+// again.
+func (a *Adapter) noteLive(readded bool, live int, ttlEnd time.Time) {
+	a.liveMu.Lock()
+	defer a.liveMu.Unlock()
+	if readded && a.lastLive > 0 {
+		a.held, a.holdUntil = max(a.held, a.lastLive), ttlEnd
+	}
+	a.lastLive = live
+}
+
+// expectedNodes is how many nodes a broadcast should reach, given the
+// live count read with it and whether this node's entry was missing from
+// the node set: that count, or the count of before while the node set
+// refills after a Redis restart (one liveness TTL).
+func (a *Adapter) expectedNodes(live int, lost bool) int {
+	a.liveMu.Lock()
+	defer a.liveMu.Unlock()
+	now := time.Now()
+	if lost && a.lastLive > 0 && !now.Before(a.holdUntil) {
+		a.held, a.holdUntil = a.lastLive, now.Add(3*a.cfg.HeartbeatInterval)
+	}
+	if now.Before(a.holdUntil) {
+		return max(live, a.held)
+	}
+	a.held = 0
+	return live
+}
+
+// liveNodes is the last heartbeat's count of live ionbus nodes.
+func (a *Adapter) liveNodes() int {
+	a.liveMu.Lock()
+	defer a.liveMu.Unlock()
+	return a.lastLive
+}
+
+func (a *Adapter) wakeCh() <-chan struct{} {
+	a.wakeMu.Lock()
+	defer a.wakeMu.Unlock()
+	return a.wake
 }
 
 // receiveLoop reads one subscriber connection. It never exits before
@@ -618,6 +685,7 @@ func (a *Adapter) receiveLoop(s *subscriber) {
 			case <-a.ctx.Done():
 				return
 			case <-time.After(backoff):
+			case <-a.wakeCh(): // Redis answers again: resubscribe now
 			}
 			backoff = min(backoff*2, a.cfg.MaxBackoff)
 			continue
@@ -743,10 +811,16 @@ type Stats struct {
 	ReceiveErrors uint64 `json:"receive_errors_total"` // subscriber read errors (connection loss)
 	Resubscribes  uint64 `json:"resubscribes_total"`   // subscriber recoveries
 	QueueLen      int    `json:"queue_len"`            // inbound messages waiting for the broker
+	// Partial counts broadcasts that reached fewer nodes than were alive
+	// (classic mode on one Redis; see PartialError).
+	Partial uint64 `json:"partial_broadcasts_total"`
+	// ExpectedNodes is the live ionbus nodes the last heartbeat counted.
+	ExpectedNodes int `json:"expected_nodes"`
 }
 
 type counters struct {
 	received, published, publishErrors, dropped, malformed, ignored, receiveErrors, resubscribes atomic.Uint64
+	partial                                                                                      atomic.Uint64
 }
 
 // Stats returns a snapshot of the counters.
@@ -756,5 +830,6 @@ func (a *Adapter) Stats() Stats {
 		Received: s.received.Load(), Published: s.published.Load(), PublishErrors: s.publishErrors.Load(),
 		Dropped: s.dropped.Load(), Malformed: s.malformed.Load(), Ignored: s.ignored.Load(),
 		ReceiveErrors: s.receiveErrors.Load(), Resubscribes: s.resubscribes.Load(), QueueLen: len(a.queue),
+		Partial: s.partial.Load(), ExpectedNodes: a.liveNodes(),
 	}
 }

@@ -73,7 +73,8 @@ type Config struct {
 	HeartbeatInterval time.Duration
 	// Default: a random 12-character id.
 	NodeID string
-	// MaxBackoff caps the delay between resubscription attempts. Default 5s.
+	// MaxBackoff caps the delay between resubscription attempts. Default
+	// 1s; a successful heartbeat after a failure also ends the wait.
 	MaxBackoff time.Duration
 	// ObservePublish, if set, is called after every PUBLISH/SPUBLISH with
 	// its round-trip time (failed ones included). It must not block.
@@ -100,7 +101,7 @@ func (c Config) withDefaults() Config {
 		c.HeartbeatInterval = 2 * time.Second
 	}
 	if c.MaxBackoff == 0 {
-		c.MaxBackoff = 5 * time.Second
+		c.MaxBackoff = time.Second
 	}
 	if c.NodeID == "" {
 		c.NodeID = randomID()

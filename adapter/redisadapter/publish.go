@@ -2,8 +2,12 @@ package redisadapter
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strconv"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/ionbus/ionbus/adapter"
 	"github.com/ionbus/ionbus/adapter/internal/wire"
@@ -29,7 +33,48 @@ func (a *Adapter) Publish(ctx context.Context, m adapter.Message) error {
 	if ns == "" {
 		ns = "/"
 	}
+	if m.Kind == adapter.KindBroadcast && a.cfg.Mode == ModeClassic && a.cluster == nil {
+		return a.publishChecked(ctx, channel, payload)
+	}
 	return a.publishNS(ctx, ns, channel, payload)
+}
+
+// publishChecked publishes a broadcast in classic mode on one Redis,
+// where every node subscribes the namespace's broadcast pattern on one
+// connection: PUBLISH answers how many nodes received it, compared with
+// the live ionbus nodes counted in the node set in the same round trip
+// (ZCOUNT pipelined; a node that closed has left it, one that crashed
+// stays until its liveness lapses). Fewer is an *adapter.PartialError:
+// the message went out, some nodes were not subscribed, e.g. still
+// resubscribing after a Redis restart. Node.js servers in the cluster
+// only add receivers. The other modes do not check: their receivers are
+// per room or per shard.
+func (a *Adapter) publishChecked(ctx context.Context, channel string, payload []byte) error {
+	start := time.Now()
+	var pub, live *redis.IntCmd
+	var self *redis.FloatCmd
+	nodes := a.name(wire.KeyNodes, "", "")
+	_, err := a.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		pub = p.Publish(ctx, channel, payload)
+		live = p.ZCount(ctx, nodes, strconv.FormatInt(start.UnixMilli(), 10), "+inf")
+		self = p.ZScore(ctx, nodes, a.uid)
+		return nil
+	})
+	a.observePublish(start)
+	if err == nil || errors.Is(err, redis.Nil) { // redis.Nil: ZSCORE found no entry
+		err = pub.Err()
+	}
+	if err := a.finishPublish(channel, err); err != nil {
+		return err
+	}
+	// This node's own entry missing: Redis lost the node set (a restart)
+	// and the count is not to be trusted until every node beat again.
+	lost := errors.Is(self.Err(), redis.Nil)
+	if want := a.expectedNodes(int(live.Val()), lost); int(pub.Val()) < want {
+		a.stats.partial.Add(1)
+		return &adapter.PartialError{Reached: int(pub.Val()), Expected: want}
+	}
+	return nil
 }
 
 // publishNS publishes a message of namespace ns. On a Redis Cluster in

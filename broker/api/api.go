@@ -16,6 +16,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/ionbus/ionbus/adapter"
 	"github.com/ionbus/ionbus/broker"
 	"github.com/ionbus/ionbus/connection"
 )
@@ -294,6 +295,13 @@ type EmitRequest struct {
 // EmitResponse answers POST /api/v1/emit without ack_timeout_ms (202).
 type EmitResponse struct {
 	OK bool `json:"ok"`
+	// Partial: the broadcast was published, but Reached of the Expected
+	// live nodes (this one included) were subscribed to receive it — as
+	// while nodes resubscribe after a Redis restart. The others missed
+	// it; resend if it matters. Classic mode on one Redis only.
+	Partial  bool `json:"partial,omitempty"`
+	Reached  *int `json:"reached,omitempty"`
+	Expected *int `json:"expected,omitempty"`
 }
 
 // AckResponse answers POST /api/v1/emit with ack_timeout_ms (200).
@@ -337,7 +345,12 @@ func (h *handler) emit(w http.ResponseWriter, r *http.Request) {
 		b = b.Volatile()
 	}
 	if req.AckTimeoutMS == 0 {
-		if err := b.Emit(req.Event, args...); err != nil {
+		err := b.Emit(req.Event, args...)
+		if pe, ok := errors.AsType[*adapter.PartialError](err); ok {
+			writeJSON(w, http.StatusAccepted, EmitResponse{OK: true, Partial: true, Reached: &pe.Reached, Expected: &pe.Expected})
+			return
+		}
+		if err != nil {
 			h.broadcastError(w, err)
 			return
 		}
