@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"os"
 	"strings"
 	"time"
 
+	"github.com/mattn/go-isatty"
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
@@ -523,6 +525,13 @@ func randomNodeID() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
+// colourful reports whether console logs on w may use colour: a
+// terminal, and NO_COLOR (no-color.org) unset.
+func colourful(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && isatty.IsTerminal(f.Fd()) && os.Getenv("NO_COLOR") == ""
+}
+
 // NewLogger builds the process logger of log.* (level, json or console
 // format) on w. The node and its components log through children of it.
 func NewLogger(c LogConfig, w io.Writer) (zerolog.Logger, error) {
@@ -531,7 +540,7 @@ func NewLogger(c LogConfig, w io.Writer) (zerolog.Logger, error) {
 		return zerolog.Nop(), fmt.Errorf("log.level: %w", err)
 	}
 	if c.Format == "console" {
-		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.RFC3339}
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.RFC3339, NoColor: !colourful(w)}
 	}
 	return zerolog.New(w).Level(level).With().Timestamp().Logger(), nil
 }

@@ -22,3 +22,16 @@ func TestRedisLoggerWritesJSON(t *testing.T) {
 		t.Fatalf("line %v", line)
 	}
 }
+
+// Console logs into a pipe or a file carry no colour codes.
+func TestConsoleLogNoColourOffTerminal(t *testing.T) {
+	var buf bytes.Buffer
+	log, err := NewLogger(LogConfig{Level: "info", Format: "console"}, &buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log.Warn().Str("k", "v").Msg("hello")
+	if out := buf.String(); !strings.Contains(out, "hello") || strings.Contains(out, "\x1b[") {
+		t.Fatalf("console log off a terminal: %q", out)
+	}
+}

@@ -94,8 +94,16 @@ func runEmit(ctx context.Context, args []string, io stdio) error {
 	}
 	opt, err := redis.ParseURL(*redisURL)
 	if err != nil {
-		return fmt.Errorf("%w: --redis: invalid URL", errUsage) // never echo a password
+		if !strings.Contains(*redisURL, "://") && !strings.Contains(*redisURL, "@") {
+			// A bare host:port (no password to leak): say what works.
+			return fmt.Errorf("%w: --redis %q is not a URL; did you mean redis://%s ?", errUsage, *redisURL, *redisURL)
+		}
+		return fmt.Errorf("%w: --redis: invalid URL (redis://[user:password@]host:port[/db], rediss:// for TLS)", errUsage) // never echo a password
 	}
+	// One try, and go-redis's own pool logs kept out of the output: a
+	// Redis that is down is one clear line, below.
+	opt.MaxRetries = -1
+	redis.SetLogger(quietRedis{})
 	client := redis.NewClient(opt)
 	defer client.Close()
 
@@ -119,10 +127,19 @@ func runEmit(ctx context.Context, args []string, io stdio) error {
 		err = op.DisconnectSockets(ctx, *closeConn)
 	}
 	if err != nil {
-		return fmt.Errorf("redis: %w", err)
+		if cause := errors.Unwrap(err); cause != nil {
+			err = cause // the emitter's channel name says nothing to the user
+		}
+		return fmt.Errorf("cannot publish through Redis at %s: %w", opt.Addr, err)
 	}
 	return nil
 }
+
+// quietRedis drops go-redis's internal log lines (dial retries); the
+// command reports the outcome itself.
+type quietRedis struct{}
+
+func (quietRedis) Printf(context.Context, string, ...any) {}
 
 // emitData reads --data: a JSON array is the argument list, any other
 // JSON value is the single argument. Values are forwarded verbatim.

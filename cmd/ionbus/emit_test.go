@@ -192,13 +192,17 @@ func TestEmitExitCodes(t *testing.T) {
 		{"reserved event", []string{"--redis", url, "--event", "connect"}, nil, 2, "reserved"},
 		{"bad url", []string{"--redis", "http://user:hunter2@x", "--event", "e"}, nil, 2, "--redis"},
 		{"unknown flag", []string{"--redis", url, "--evnt", "e"}, nil, 2, "evnt"},
-		{"redis down", []string{"--redis", dead, "--event", "e"}, nil, 1, "redis"},
+		{"redis down", []string{"--redis", dead, "--event", "e"}, nil, 1, "cannot publish through Redis at " + strings.TrimPrefix(dead, "redis://")},
+		{"bare address", []string{"--redis", mr.Addr(), "--event", "e"}, nil, 2, "did you mean redis://" + mr.Addr()},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			code, out, errs := runCmd(append([]string{"emit"}, tc.args...), tc.env)
 			if code != tc.code || !strings.Contains(out+errs, tc.want) || strings.Contains(errs, "hunter2") {
 				t.Fatalf("code %d, output %q%q; want %d and %q", code, out, errs, tc.code, tc.want)
+			}
+			if code == 1 && strings.Count(errs, "\n") != 1 {
+				t.Fatalf("a failure is one line, got %q", errs)
 			}
 		})
 	}

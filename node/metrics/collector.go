@@ -75,6 +75,8 @@ var defs = []def{
 	{name: "ionbus_adapter_messages_received_total", help: "Pub/sub messages read from Redis."},
 	{name: "ionbus_adapter_messages_published_total", help: "Messages published to Redis."},
 	{name: "ionbus_adapter_publish_errors_total", help: "Failed publishes to Redis."},
+	{name: "ionbus_adapter_partial_broadcasts_total", help: "Broadcasts that reached fewer nodes than were alive (classic mode on one Redis)."},
+	{name: "ionbus_adapter_live_nodes", help: "Live ionbus nodes the last heartbeat counted.", gauge: true},
 	{name: "ionbus_adapter_dropped_total", help: "Inbound messages dropped on queue overflow."},
 	{name: "ionbus_adapter_malformed_total", help: "Undecodable or foreign inbound messages."},
 	{name: "ionbus_adapter_ignored_total", help: "Inbound messages ignored (own echoes, other namespaces, unknown request ids)."},
@@ -290,6 +292,8 @@ func (c *collector) collectAdapter(put func(string, float64, ...string)) {
 	put("ionbus_adapter_receive_errors_total", float64(as.ReceiveErrors))
 	put("ionbus_adapter_resubscribes_total", float64(as.Resubscribes))
 	put("ionbus_adapter_queue_length", float64(as.QueueLen))
+	put("ionbus_adapter_partial_broadcasts_total", float64(as.Partial))
+	put("ionbus_adapter_live_nodes", float64(as.ExpectedNodes))
 }
 
 func (c *collector) collectBridge(put func(string, float64, ...string)) {

@@ -28,9 +28,11 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if err != nil {
 		if msg := err.Error(); msg != errUsage.Error() {
-			fmt.Fprintf(stderr, "ionbus bench: %s\n\n", msg)
+			// The error and one line of help, not the whole usage.
+			fmt.Fprintf(stderr, "ionbus bench: %s\nRun 'ionbus bench -h' for the modes and their flags.\n", msg)
+		} else { // no mode at all: the usage is the answer
+			fmt.Fprint(stderr, usageText)
 		}
-		fmt.Fprint(stderr, usageText)
 		return ExitUsage
 	}
 	if cfg.Mode == modeMerge {

@@ -202,8 +202,13 @@ func TestMainUsageExit(t *testing.T) {
 	if code := Main(t.Context(), []string{"idle", "--bogus"}, &out, &errb); code != ExitUsage {
 		t.Errorf("exit %d", code)
 	}
-	if !strings.Contains(errb.String(), "usage: ionbus bench") {
-		t.Errorf("no usage on stderr: %s", errb.String())
+	// The error and one line of help (issue: not 70 lines of usage).
+	if got := errb.String(); !strings.Contains(got, "-bogus") || !strings.Contains(got, "ionbus bench -h") || strings.Count(got, "\n") != 2 {
+		t.Errorf("stderr %q, want the error and one line of help", got)
+	}
+	errb.Reset()
+	if code := Main(t.Context(), nil, &out, &errb); code != ExitUsage || !strings.Contains(errb.String(), "usage: ionbus bench") {
+		t.Errorf("no mode: exit %d, stderr %q; want the usage", code, errb.String())
 	}
 }
 
