@@ -417,6 +417,8 @@ type EngineStats struct {
 	Upgrades         uint64            `json:"upgrades_total"`
 	UpgradesFailed   uint64            `json:"upgrades_failed_total"`
 	MessagesReceived uint64            `json:"messages_received_total"`
+	PostsTooLarge    uint64            `json:"posts_too_large_total"`
+	PostsCut         uint64            `json:"posts_cut_total"` // polling POST bodies not read within engine.body_timeout or cut by their session's close
 }
 
 func engineStats(st connection.Stats) EngineStats {
@@ -431,6 +433,8 @@ func engineStats(st connection.Stats) EngineStats {
 		Upgrades:         st.Upgrades,
 		UpgradesFailed:   st.UpgradesFailed,
 		MessagesReceived: st.MessagesReceived,
+		PostsTooLarge:    st.PostsTooLarge,
+		PostsCut:         st.PostsCut,
 	}
 	for i, n := range st.SessionsClosed {
 		if i == int(connection.CloseNone) {

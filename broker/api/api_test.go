@@ -543,6 +543,11 @@ func TestStats(t *testing.T) {
 			t.Errorf("handshake_errors_total lacks %s: %s", key, body)
 		}
 	}
+	for _, key := range []string{`"posts_cut_total":0`, `"posts_too_large_total":0`} {
+		if !strings.Contains(string(body), key) {
+			t.Errorf("stats lack %s: %s", key, body)
+		}
+	}
 	// The process figures an operator needs to see a leak: the test's
 	// own goroutines are more than a handful, the heap and the resident
 	// set are not empty.

@@ -56,6 +56,7 @@ var defs = []def{
 	{name: "ionbus_engine_messages_received_total", help: "Engine.IO messages received."},
 	{name: "ionbus_engine_poller_adopted_total", help: "Websockets handed to the epoll loop."},
 	{name: "ionbus_engine_posts_too_large_total", help: "Polling POSTs refused with 413."},
+	{name: "ionbus_engine_posts_cut_total", help: "Polling POST bodies not read within engine.body_timeout, or cut by their session's close."},
 	{name: "ionbus_engine_handler_panics_total", help: "Recovered panics in Engine.IO handler callbacks."},
 	{name: "ionbus_engine_flush_writes_total", help: "Writes (writev) made by the flusher pool to poller-owned websockets."},
 	{name: "ionbus_engine_writes_blocked_total", help: "Flushes that found the socket full and waited for EPOLLOUT."},
@@ -220,6 +221,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	put("ionbus_engine_messages_received_total", float64(es.MessagesReceived))
 	put("ionbus_engine_poller_adopted_total", float64(es.PollerAdopted))
 	put("ionbus_engine_posts_too_large_total", float64(es.PostsTooLarge))
+	put("ionbus_engine_posts_cut_total", float64(es.PostsCut))
 	put("ionbus_engine_handler_panics_total", float64(es.HandlerPanics))
 	put("ionbus_engine_flush_writes_total", float64(es.FlushWrites))
 	put("ionbus_engine_writes_blocked_total", float64(es.WritesBlocked))
