@@ -60,7 +60,8 @@ func (s *Server) resolve(name string, connecting bool) (*Namespace, error) {
 	if ns != nil && ns.parent == nil {
 		return ns, nil
 	}
-	if ns == nil && !matchesAny(patterns, name) {
+	parent := firstMatch(patterns, name) // the pattern a new child would belong to
+	if ns == nil && parent == nil {
 		return nil, nil
 	}
 	for {
@@ -75,7 +76,6 @@ func (s *Server) resolve(name string, connecting bool) (*Namespace, error) {
 		}
 		ns = s.nsps[name]
 		if ns == nil {
-			parent := firstMatch(patterns, name)
 			if max := s.cfg.MaxDynamicNamespaces; max > 0 && s.dynamic >= max {
 				s.mu.Unlock()
 				s.stats.namespacesRefused.Add(1)
@@ -102,8 +102,6 @@ func (s *Server) resolve(name string, connecting bool) (*Namespace, error) {
 		return ns, nil
 	}
 }
-
-func matchesAny(patterns []*Namespace, name string) bool { return firstMatch(patterns, name) != nil }
 
 func firstMatch(patterns []*Namespace, name string) *Namespace {
 	for _, p := range patterns {
