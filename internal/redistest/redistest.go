@@ -185,20 +185,26 @@ func (sh *Shared) Stop() {
 	}
 }
 
-// Cluster is a Redis Cluster of redis-server children, masters only.
+// Cluster is a Redis Cluster of redis-server children
+// (cluster-node-timeout 2000 ms).
 type Cluster struct {
-	Addrs   []string
+	Addrs   []string // every node, masters first
 	servers []*Server
 }
 
-// StartCluster starts n (>= 3) cluster-enabled servers and joins them
+// StartCluster starts n (>= 3) cluster-enabled masters and joins them
 // with redis-cli --cluster create, then waits for cluster_state:ok on
 // every node. Skips (or fails under CI) like Start.
-func StartCluster(t testing.TB, n int) *Cluster {
+func StartCluster(t testing.TB, n int) *Cluster { return StartClusterReplicas(t, n, 0) }
+
+// StartClusterReplicas is StartCluster with replicas replicas per master;
+// it also waits until every replica has synced with its master, so a
+// killed master can fail over.
+func StartClusterReplicas(t testing.TB, masters, replicas int) *Cluster {
 	t.Helper()
 	Require(t, "redis-server", "redis-cli")
 	c := &Cluster{}
-	for i := 0; i < n; i++ {
+	for i := 0; i < masters*(1+replicas); i++ {
 		s := newServer(t, clusterPort(t), t.TempDir(),
 			"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000")
 		s.mustStart()
@@ -207,24 +213,137 @@ func StartCluster(t testing.TB, n int) *Cluster {
 		c.Addrs = append(c.Addrs, s.Addr)
 	}
 	args := append([]string{"--cluster", "create"}, c.Addrs...)
-	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	args = append(args, "--cluster-replicas", strconv.Itoa(replicas), "--cluster-yes")
 	if out, err := exec.Command("redis-cli", args...).CombinedOutput(); err != nil {
 		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
+	}
+	if _, err := c.WaitOK(20*time.Second, nil); err != nil {
+		t.Fatal(err)
 	}
 	deadline := time.Now().Add(20 * time.Second)
 	for _, addr := range c.Addrs {
 		for {
-			info, err := Cmd(addr, "CLUSTER", "INFO")
-			if err == nil && strings.Contains(info, "cluster_state:ok") {
+			info, err := Cmd(addr, "INFO", "replication")
+			if err == nil && (strings.Contains(info, "role:master") || strings.Contains(info, "master_link_status:up")) {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("cluster not ok on %s: %v %q", addr, err, info)
+				t.Fatalf("replica %s never synced: %v %q", addr, err, info)
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
 	return c
+}
+
+// WaitOK waits until every node but the stopped ones reports
+// cluster_state:ok and sees each stopped node as failed and serving no
+// slot (its replica promoted), and returns when that was first seen.
+func (c *Cluster) WaitOK(within time.Duration, stopped map[string]bool) (time.Time, error) {
+	deadline := time.Now().Add(within)
+	for {
+		ok := true
+		var last string
+		for _, addr := range c.Addrs {
+			if stopped[addr] {
+				continue
+			}
+			info, err := Cmd(addr, "CLUSTER", "INFO")
+			if err != nil || !strings.Contains(info, "cluster_state:ok") {
+				ok, last = false, fmt.Sprintf("%s: %v %q", addr, err, info)
+				break
+			}
+			if err := failedOver(addr, stopped); err != nil {
+				ok, last = false, err.Error()
+				break
+			}
+		}
+		if ok {
+			return time.Now(), nil
+		}
+		if time.Now().After(deadline) {
+			return time.Time{}, fmt.Errorf("cluster not ok within %s: %s", within, last)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// failedOver reports whether the node at addr sees every stopped node
+// flagged fail (not just suspected) and owning no slot.
+func failedOver(addr string, stopped map[string]bool) error {
+	if len(stopped) == 0 {
+		return nil
+	}
+	nodes, err := Cmd(addr, "CLUSTER", "NODES")
+	if err != nil {
+		return fmt.Errorf("%s: CLUSTER NODES: %v", addr, err)
+	}
+	// <id> <ip:port@cport> <flags> <master> <ping> <pong> <epoch> <link> <slot>...
+	for _, line := range strings.Split(nodes, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 8 {
+			continue
+		}
+		host, _, _ := strings.Cut(f[1], "@")
+		if !stopped[host] {
+			continue
+		}
+		failed := false
+		for _, flag := range strings.Split(f[2], ",") {
+			failed = failed || flag == "fail"
+		}
+		if !failed || len(f) > 8 {
+			return fmt.Errorf("%s still sees %s as %s with %d slot ranges", addr, host, f[2], len(f)-8)
+		}
+	}
+	return nil
+}
+
+// MasterOf returns the node that serves key's hash slot as a master, as
+// a live node other than the stopped ones sees it.
+func (c *Cluster) MasterOf(key string, stopped map[string]bool) (*Server, error) {
+	for _, addr := range c.Addrs {
+		if stopped[addr] {
+			continue
+		}
+		reply, err := Cmd(addr, "CLUSTER", "KEYSLOT", key)
+		if err != nil {
+			continue
+		}
+		slot, err := strconv.Atoi(strings.TrimPrefix(reply, ":"))
+		if err != nil {
+			return nil, fmt.Errorf("CLUSTER KEYSLOT %q: %q", key, reply)
+		}
+		nodes, err := Cmd(addr, "CLUSTER", "NODES")
+		if err != nil {
+			continue
+		}
+		// <id> <ip:port@cport> <flags> <master> <ping> <pong> <epoch> <link> <slot>...
+		for _, line := range strings.Split(nodes, "\n") {
+			f := strings.Fields(line)
+			if len(f) < 9 || !strings.Contains(f[2], "master") || strings.Contains(f[2], "fail") {
+				continue
+			}
+			for _, r := range f[8:] {
+				lo, hi, _ := strings.Cut(r, "-")
+				a, errA := strconv.Atoi(lo)
+				b, errB := strconv.Atoi(hi)
+				if hi == "" {
+					b, errB = a, errA
+				}
+				if errA == nil && errB == nil && a <= slot && slot <= b {
+					host, _, _ := strings.Cut(f[1], "@")
+					for _, s := range c.servers {
+						if s.Addr == host {
+							return s, nil
+						}
+					}
+				}
+			}
+		}
+		return nil, fmt.Errorf("no master serves slot %d of %q", slot, key)
+	}
+	return nil, fmt.Errorf("no cluster node answers")
 }
 
 // Cmd sends one command to addr in RESP and returns the reply: the
