@@ -56,8 +56,18 @@ type Adapter struct {
 	wakeMu sync.Mutex
 	wake   chan struct{}
 
-	psMu sync.Mutex          // guards subs against Close
-	subs map[int]*subscriber // by hash slot in sharded cluster mode, else one at -1
+	// Subscriptions (subscriber.go). subMu serializes their changes and
+	// is held across the commands; psMu guards the subs map (short holds).
+	subMu sync.Mutex
+	psMu  sync.Mutex
+	subs  map[string]*subscriber // by master address per shard, else one at ""
+	// Per-shard mode only, guarded by subMu: the subscriber holding each
+	// channel, and channels waiting for a subscriber (orphanCount mirrors
+	// len(orphans) for Degraded).
+	chanSub     map[string]*subscriber
+	orphans     map[string]struct{}
+	orphanCount atomic.Int32
+	repairKick  chan struct{}
 
 	nsMu        sync.Mutex
 	namespaces  map[string]bool            // watched namespaces
@@ -105,7 +115,10 @@ func New(cfg Config, client redis.UniversalClient, logger zerolog.Logger) (*Adap
 		queue:       make(chan inbound, cfg.QueueSize),
 		roomWake:    make(chan struct{}, 1),
 		wake:        make(chan struct{}),
-		subs:        make(map[int]*subscriber),
+		subs:        make(map[string]*subscriber),
+		chanSub:     make(map[string]*subscriber),
+		orphans:     make(map[string]struct{}),
+		repairKick:  make(chan struct{}, 1),
 	}
 	a.cluster, _ = client.(*redis.ClusterClient)
 	a.ctx, a.cancel = context.WithCancel(context.Background())
@@ -134,7 +147,7 @@ func (a *Adapter) ID() string { return a.uid }
 // subscriber is reconnecting or the last heartbeat failed). Local delivery
 // is unaffected; health endpoints read this.
 func (a *Adapter) Degraded() bool {
-	if a.beatDown.Load() {
+	if a.beatDown.Load() || a.orphanCount.Load() > 0 {
 		return true
 	}
 	a.psMu.Lock()
@@ -173,6 +186,9 @@ func (a *Adapter) Start(ctx context.Context, h adapter.Handler) error {
 	a.goRun(a.worker)
 	a.goRun(a.heartbeatLoop)
 	a.goRun(a.roomLoop)
+	if a.perShard() {
+		a.goRun(a.repairLoop)
+	}
 	a.psMu.Unlock()
 	a.beat(ctx)
 	return a.WatchNamespace(ctx, "/")
@@ -258,24 +274,31 @@ func (a *Adapter) classicChannels(ns string) []string {
 
 // confirm sends a PING on every subscriber connection and waits for the
 // PONGs, which Redis sends after confirming every earlier subscription.
+// Per shard it also waits until no channel is orphaned.
 func (a *Adapter) confirm(ctx context.Context) error {
-	a.psMu.Lock()
-	subs := make([]*subscriber, 0, len(a.subs))
-	for _, s := range a.subs {
-		subs = append(subs, s)
-	}
-	a.psMu.Unlock()
-	for _, s := range subs {
+	for {
+		a.psMu.Lock()
+		subs := make([]*subscriber, 0, len(a.subs))
+		for _, s := range a.subs {
+			subs = append(subs, s)
+		}
+		a.psMu.Unlock()
+		for _, s := range subs {
+			if err := a.confirmOne(ctx, s); err != nil {
+				return err
+			}
+		}
+		if a.orphanCount.Load() == 0 {
+			return nil
+		}
 		select {
-		case <-s.init:
 		case <-ctx.Done():
-			return ctx.Err()
-		}
-		if err := a.confirmOne(ctx, s); err != nil {
-			return err
+			return fmt.Errorf("redisadapter: subscription not confirmed: %w", ctx.Err())
+		case <-a.ctx.Done():
+			return adapter.ErrClosed
+		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	return nil
 }
 
 func (a *Adapter) confirmOne(ctx context.Context, s *subscriber) error {
@@ -290,6 +313,9 @@ func (a *Adapter) confirmOne(ctx context.Context, s *subscriber) error {
 		a.pingMu.Unlock()
 	}()
 	for {
+		if a.sub(s.addr) != s {
+			return nil // dropped or closed: its channels are someone else's now
+		}
 		if err := s.ps.Ping(ctx, token); err == nil {
 			t := time.NewTimer(500 * time.Millisecond)
 			select {
@@ -545,7 +571,7 @@ func (a *Adapter) Close(ctx context.Context) error {
 	}
 	a.psMu.Lock()
 	subs := a.subs
-	a.subs = map[int]*subscriber{}
+	a.subs = map[string]*subscriber{}
 	a.psMu.Unlock()
 	for _, s := range subs {
 		_ = s.ps.Close() // unsubscribes everything; Node peers stop counting us at once
@@ -666,9 +692,10 @@ func (a *Adapter) wakeCh() <-chan struct{} {
 	return a.wake
 }
 
-// receiveLoop reads one subscriber connection. It never exits before
-// Close: on errors it marks the node degraded and retries with backoff;
-// go-redis redials and resubscribes on the next read.
+// receiveLoop reads one subscriber connection until Close. On errors the
+// single subscriber marks the node degraded and retries with backoff
+// (go-redis redials and resubscribes on the next read); a per-shard
+// subscriber hands its channels to repairLoop and ends.
 func (a *Adapter) receiveLoop(s *subscriber) {
 	backoff := 50 * time.Millisecond
 	for {
@@ -676,10 +703,17 @@ func (a *Adapter) receiveLoop(s *subscriber) {
 		if a.closed.Load() {
 			return
 		}
+		if err != nil && a.perShard() {
+			a.shardLost(s, err)
+			return
+		}
 		if err != nil {
 			a.stats.receiveErrors.Add(1)
 			if !s.down.Swap(true) {
 				a.log.Warn().Err(err).Msg("redis subscription lost; local delivery continues, reconnecting")
+			}
+			if a.cluster != nil { // the node it reached may be gone
+				a.cluster.ReloadState(a.ctx)
 			}
 			select {
 			case <-a.ctx.Done():

@@ -55,10 +55,23 @@
 //
 // # Resilience
 //
-// One receive goroutine reads the subscriber connection. On Redis loss it
+// One receive goroutine reads each subscriber connection. On Redis loss it
 // logs at warn, sets Degraded, and retries with capped exponential backoff;
 // go-redis redials and resubscribes every channel and pattern, after which
-// Degraded clears. Responses to this node's requests are routed inline;
+// Degraded clears.
+//
+// Sharded mode on a redis.ClusterClient keeps one subscriber connection
+// per master, each holding the SSUBSCRIBEs of every slot that master
+// serves (one command per slot, as Redis Cluster requires): 10,000 rooms
+// on 3 masters take 3 connections per node, not one per slot in use. A
+// subscriber whose connection fails is not redialed in place (go-redis
+// would replay every channel in one SSUBSCRIBE, refused as CROSSSLOT, on
+// the node of the first channel's stale slot owner): its channels become
+// orphans, the slot map is reloaded, and a repair goroutine resubscribes
+// them where the map now says, retrying with the same backoff until the
+// replica that took over answers. Degraded holds while any channel is an
+// orphan; a subscriber emptied by room deletions is closed, so nothing
+// stale is left to keep a node degraded. Responses to this node's requests are routed inline;
 // everything else goes through a bounded queue (Config.QueueSize) to one
 // worker that calls the Handler in arrival order; overflow is dropped,
 // counted (Stats().Dropped) and logged at powers of two. Malformed or
