@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
+	"net"
 	"os"
 	"strings"
 	"time"
@@ -253,14 +255,88 @@ func newRedisClient(c RedisConfig) (redis.UniversalClient, error) {
 		}
 	}
 	if len(c.ClusterAddrs) > 0 {
-		return redis.NewClusterClient(&redis.ClusterOptions{
-			Addrs:     append([]string(nil), c.ClusterAddrs...),
-			Username:  opt.Username,
-			Password:  opt.Password,
-			TLSConfig: opt.TLSConfig,
-		}), nil
+		cc := redis.NewClusterClient(&redis.ClusterOptions{
+			Addrs:                      append([]string(nil), c.ClusterAddrs...),
+			Username:                   opt.Username,
+			Password:                   opt.Password,
+			TLSConfig:                  opt.TLSConfig,
+			ClusterStateReloadInterval: clusterStateMaxAge,
+		})
+		followFailover(cc)
+		return cc, nil
 	}
 	return redis.NewClient(opt), nil
+}
+
+// clusterStateMaxAge bounds how stale the slot map gets without any error
+// (go-redis reloads it on the first use after this age; 60 s by default).
+const clusterStateMaxAge = 5 * time.Second
+
+// followFailover makes cc reload its slot map as soon as a node stops
+// answering or Redis reports a topology change. go-redis reloads on MOVED
+// only: after a master is killed it would keep dialing the dead address
+// until its periodic refresh, long after a replica took over. The reload
+// is coalesced by go-redis (one at a time, 200 ms apart), so a burst of
+// failures costs one CLUSTER SLOTS round trip per 200 ms.
+func followFailover(cc *redis.ClusterClient) {
+	h := reloadHook{cc}
+	cc.OnNewNode(func(c *redis.Client) { c.AddHook(h) })
+}
+
+type reloadHook struct{ cc *redis.ClusterClient }
+
+func (h reloadHook) DialHook(next redis.DialHook) redis.DialHook {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := next(ctx, network, addr)
+		if err != nil && ctx.Err() == nil {
+			h.cc.ReloadState(ctx)
+		}
+		return conn, err
+	}
+}
+
+func (h reloadHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
+		if topologyChanged(ctx, err) {
+			h.cc.ReloadState(ctx)
+		}
+		return err
+	}
+}
+
+func (h reloadHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		err := next(ctx, cmds)
+		changed := topologyChanged(ctx, err)
+		for _, c := range cmds {
+			changed = changed || topologyChanged(ctx, c.Err())
+		}
+		if changed {
+			h.cc.ReloadState(ctx)
+		}
+		return err
+	}
+}
+
+// topologyChanged reports whether err may mean the slot map is stale: a
+// connection-level failure, or a reply that says the cluster is
+// reconfiguring. Ordinary command errors (WRONGTYPE, NOSCRIPT, ...) and
+// the caller's own cancellation do not.
+func topologyChanged(ctx context.Context, err error) bool {
+	if err == nil || errors.Is(err, redis.Nil) || ctx.Err() != nil {
+		return false
+	}
+	var rerr redis.Error
+	if !errors.As(err, &rerr) {
+		return true // EOF, refused, reset, timeout, closed pool
+	}
+	for _, p := range []string{"MOVED ", "CLUSTERDOWN ", "TRYAGAIN ", "MASTERDOWN ", "READONLY ", "LOADING "} {
+		if strings.HasPrefix(rerr.Error(), p) {
+			return true
+		}
+	}
+	return false
 }
 
 // newAdapter builds the Redis cluster adapter, or nil (the broker then
