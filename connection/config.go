@@ -31,6 +31,9 @@ type Config struct {
 	// ends and the session closes (transport error). A POST also ends as
 	// soon as its session closes. Default 20s.
 	BodyTimeout time.Duration
+	// HTTPCompression of polling responses. Default: gzip or deflate as
+	// the client accepts, for bodies of 1024 bytes or more.
+	HTTPCompression HTTPCompression
 	// Transports allowed, in upgrade order. Default {"polling","websocket"}.
 	Transports []string
 	// DisableUpgrades stops advertising "websocket" as an upgrade.
@@ -102,6 +105,9 @@ func (c Config) withDefaults() Config {
 	if c.BodyTimeout == 0 {
 		c.BodyTimeout = 20 * time.Second
 	}
+	if c.HTTPCompression.Threshold == 0 {
+		c.HTTPCompression.Threshold = 1024
+	}
 	if len(c.Transports) == 0 {
 		c.Transports = []string{transportPolling, transportWebsocket}
 	} else {
@@ -127,7 +133,7 @@ func (c Config) validate() error {
 	switch {
 	case c.PingInterval < 0 || c.PingTimeout < 0 || c.WriteTimeout < 0 || c.BodyTimeout < 0:
 		return errors.New("connection: negative duration in Config")
-	case c.MaxPayload < 0 || c.MaxQueueBytes < 0 || c.Workers < 0:
+	case c.MaxPayload < 0 || c.MaxQueueBytes < 0 || c.Workers < 0 || c.HTTPCompression.Threshold < 0:
 		return errors.New("connection: negative size in Config")
 	}
 	for _, t := range c.Transports {

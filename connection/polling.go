@@ -105,8 +105,16 @@ func (srv *Server) pollGet(w http.ResponseWriter, r *http.Request, s *session) {
 		body = append(body, m.pollForm()...)
 	}
 	srv.setCORS(w, r)
+	encoding, body, release := srv.compressBody(r, body)
+	defer release()
 	h := w.Header()
 	h.Set("Content-Type", "text/plain; charset=UTF-8")
+	if encoding != "" {
+		h.Set("Content-Encoding", encoding)
+	}
+	if !srv.cfg.HTTPCompression.Disabled {
+		h.Add("Vary", "Accept-Encoding")
+	}
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	h.Set("Cache-Control", "no-store")
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(srv.cfg.WriteTimeout))

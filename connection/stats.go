@@ -27,6 +27,9 @@ type Stats struct {
 	// than Config.BodyTimeout, cut by their session's close, or aborted.
 	PostsCut      uint64
 	HandlerPanics uint64 // recovered panics in Handler callbacks
+	// PollsCompressed counts polling responses sent gzip- or
+	// deflate-encoded; PollBytesSaved the body bytes that saved.
+	PollsCompressed, PollBytesSaved uint64
 	// FlushWrites counts the writes (one writev each, IOV_MAX frames at
 	// most) the flusher pool made to poller-owned websockets: with
 	// coalescing it is below the number of frames sent.
@@ -41,7 +44,7 @@ const closeReasonCount = int(CloseDoubleGet) + 1
 
 type counters struct {
 	opened, slow, volatile, parse, upgrades, upgradesFailed, received, adopted, tooLarge, panics atomic.Uint64
-	slowBodies                                                                                   atomic.Uint64
+	slowBodies, compressed, compressedSaved                                                      atomic.Uint64
 	writes, writesBlocked                                                                        atomic.Uint64
 	closed                                                                                       [closeReasonCount]atomic.Uint64
 	handshakeErrors                                                                              [7]atomic.Uint64
@@ -62,6 +65,8 @@ func (s *Server) Stats() Stats {
 		PostsTooLarge:    c.tooLarge.Load(),
 		PostsCut:         c.slowBodies.Load(),
 		HandlerPanics:    c.panics.Load(),
+		PollsCompressed:  c.compressed.Load(),
+		PollBytesSaved:   c.compressedSaved.Load(),
 		FlushWrites:      c.writes.Load(),
 		WritesBlocked:    c.writesBlocked.Load(),
 		Open:             s.Len(),

@@ -42,6 +42,22 @@ func TestTransportPolling(t *testing.T) {
 	ts.waitIdle(t)
 }
 
+// TestPollingCompressed: socket.io-client's fetch polling transport
+// accepts gzip; its 2 KiB answers arrive compressed and intact.
+func TestPollingCompressed(t *testing.T) {
+	ts := startServer(t, serverOptions{})
+	res := runScenario(t, ts, "polling-compressed")
+	if res["bytes"].(float64) < 1024 {
+		t.Fatalf("payload of %v bytes is under the threshold", res["bytes"])
+	}
+	st := ts.srv.Engine().Stats()
+	if st.PollsCompressed < 2 || st.PollBytesSaved == 0 {
+		t.Fatalf("%d polling responses compressed, %d bytes saved; want the echo and the push", st.PollsCompressed, st.PollBytesSaved)
+	}
+	t.Logf("%d polling responses compressed, %d bytes saved", st.PollsCompressed, st.PollBytesSaved)
+	ts.waitIdle(t)
+}
+
 func TestTransportUpgrade(t *testing.T) {
 	ts := startServer(t, serverOptions{})
 	res := runScenario(t, ts, "transport-upgrade")

@@ -128,6 +128,15 @@ type EngineConfig struct {
 	MaxQueueBytes  int      `yaml:"max_queue_bytes"` // bytes per session
 	ConnectTimeout Duration `yaml:"connect_timeout"`
 	BodyTimeout    Duration `yaml:"body_timeout"` // reading one polling POST body
+	// HTTPCompression of polling responses (gzip/deflate as accepted).
+	HTTPCompression CompressionConfig `yaml:"http_compression"`
+}
+
+// CompressionConfig turns a compression on and sets the smallest payload,
+// in bytes, it applies to.
+type CompressionConfig struct {
+	Enabled   bool `yaml:"enabled"`
+	Threshold int  `yaml:"threshold"`
 }
 
 // CORSConfig is the CORS policy of the polling transport, and the Origin
@@ -369,6 +378,8 @@ func Default() Config {
 			MaxQueueBytes:  1 << 20,
 			ConnectTimeout: Duration(45 * time.Second),
 			BodyTimeout:    Duration(20 * time.Second),
+			// Node's httpCompression default: on above 1 KiB.
+			HTTPCompression: CompressionConfig{Enabled: true, Threshold: 1024},
 		},
 		Namespaces: []NamespaceConfig{{Name: "/"}},
 		Recovery:   RecoveryConfig{SkipMiddlewares: true},
@@ -568,6 +579,8 @@ var envVars = []envVar{
 	{"IONBUS_ENGINE_MAX_QUEUE_BYTES", setInt(func(c *Config) *int { return &c.Engine.MaxQueueBytes })},
 	{"IONBUS_ENGINE_CONNECT_TIMEOUT", setDuration(func(c *Config) *Duration { return &c.Engine.ConnectTimeout })},
 	{"IONBUS_ENGINE_BODY_TIMEOUT", setDuration(func(c *Config) *Duration { return &c.Engine.BodyTimeout })},
+	{"IONBUS_ENGINE_HTTP_COMPRESSION_ENABLED", setBool(func(c *Config) *bool { return &c.Engine.HTTPCompression.Enabled })},
+	{"IONBUS_ENGINE_HTTP_COMPRESSION_THRESHOLD", setInt(func(c *Config) *int { return &c.Engine.HTTPCompression.Threshold })},
 	{"IONBUS_CORS_ORIGINS", setList(func(c *Config) *[]string { return &c.CORS.Origins })},
 	{"IONBUS_CORS_CREDENTIALS", setBool(func(c *Config) *bool { return &c.CORS.Credentials })},
 	{"IONBUS_NAMESPACES", func(c *Config, v string) error {
@@ -708,6 +721,9 @@ func (c *Config) Validate() error {
 	e := c.Engine
 	if e.PingInterval <= 0 || e.PingTimeout <= 0 || e.ConnectTimeout <= 0 || e.BodyTimeout <= 0 {
 		bad("engine: ping_interval, ping_timeout, connect_timeout and body_timeout must be positive")
+	}
+	if e.HTTPCompression.Threshold < 0 {
+		bad("engine.http_compression.threshold must not be negative")
 	}
 	if e.MaxPayload <= 0 || e.MaxQueueBytes <= 0 {
 		bad("engine: max_payload and max_queue_bytes must be positive")

@@ -169,7 +169,11 @@ func mapConfig(c Config, log *zerolog.Logger) (comp components, err error) {
 		MaxPayload:    c.Engine.MaxPayload,
 		MaxQueueBytes: c.Engine.MaxQueueBytes,
 		BodyTimeout:   c.Engine.BodyTimeout.D(),
-		Transports:    append([]string(nil), c.Engine.Transports...),
+		HTTPCompression: connection.HTTPCompression{
+			Disabled:  !c.Engine.HTTPCompression.Enabled,
+			Threshold: max(c.Engine.HTTPCompression.Threshold, 1), // 0 = every body (the library's 0 is its default)
+		},
+		Transports: append([]string(nil), c.Engine.Transports...),
 		CORS: connection.CORSConfig{
 			Origins:     append([]string(nil), c.CORS.Origins...),
 			Credentials: c.CORS.Credentials,

@@ -418,7 +418,9 @@ type EngineStats struct {
 	UpgradesFailed   uint64            `json:"upgrades_failed_total"`
 	MessagesReceived uint64            `json:"messages_received_total"`
 	PostsTooLarge    uint64            `json:"posts_too_large_total"`
-	PostsCut         uint64            `json:"posts_cut_total"` // polling POST bodies not read within engine.body_timeout or cut by their session's close
+	PostsCut         uint64            `json:"posts_cut_total"`        // polling POST bodies not read within engine.body_timeout or cut by their session's close
+	PollsCompressed  uint64            `json:"polls_compressed_total"` // polling responses sent gzip/deflate-encoded
+	PollBytesSaved   uint64            `json:"poll_bytes_saved_total"` // bytes compression saved on them
 }
 
 func engineStats(st connection.Stats) EngineStats {
@@ -435,6 +437,8 @@ func engineStats(st connection.Stats) EngineStats {
 		MessagesReceived: st.MessagesReceived,
 		PostsTooLarge:    st.PostsTooLarge,
 		PostsCut:         st.PostsCut,
+		PollsCompressed:  st.PollsCompressed,
+		PollBytesSaved:   st.PollBytesSaved,
 	}
 	for i, n := range st.SessionsClosed {
 		if i == int(connection.CloseNone) {

@@ -45,6 +45,23 @@ const scenarios = {
     out({ result: { id: s.id, sid: me.sid } });
   },
 
+  // The fetch-based polling transport sends Accept-Encoding (undici:
+  // gzip, deflate, br) and decodes the answer, as a browser does; the
+  // default Node XHR transport asks for neither. Bodies over 1 KiB come
+  // back compressed (the Go test reads the server's counter).
+  async "polling-compressed"() {
+    const { Fetch } = require("engine.io-client");
+    const s = await connected(client("", { transports: [Fetch] }));
+    eq(s.io.engine.transport.name, "polling", "client transport");
+    const big = { file: "report.pdf", chunks: [...Array(100).keys()].map((i) => ({ i, progress: i / 100, note: "downloading" })) };
+    eq(await ack(s, "echo", big), big, "2 KiB echo over compressed polling");
+    const got = once(s, "pushed");
+    s.emit("emit-back", "pushed", big, "é€");
+    eq(await got, [big, "é€"], "server push over compressed polling");
+    eq(await ack(s, "echo", "small"), "small", "small answer, not compressed");
+    out({ result: { id: s.id, bytes: JSON.stringify(big).length } });
+  },
+
   async "transport-upgrade"() {
     const s = client();
     // The Manager opens its engine synchronously: look before any I/O.

@@ -57,6 +57,8 @@ var defs = []def{
 	{name: "ionbus_engine_poller_adopted_total", help: "Websockets handed to the epoll loop."},
 	{name: "ionbus_engine_posts_too_large_total", help: "Polling POSTs refused with 413."},
 	{name: "ionbus_engine_posts_cut_total", help: "Polling POST bodies not read within engine.body_timeout, or cut by their session's close."},
+	{name: "ionbus_engine_polls_compressed_total", help: "Polling responses sent gzip- or deflate-encoded (engine.http_compression)."},
+	{name: "ionbus_engine_poll_bytes_saved_total", help: "Polling response bytes saved by compression."},
 	{name: "ionbus_engine_handler_panics_total", help: "Recovered panics in Engine.IO handler callbacks."},
 	{name: "ionbus_engine_flush_writes_total", help: "Writes (writev) made by the flusher pool to poller-owned websockets."},
 	{name: "ionbus_engine_writes_blocked_total", help: "Flushes that found the socket full and waited for EPOLLOUT."},
@@ -222,6 +224,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	put("ionbus_engine_poller_adopted_total", float64(es.PollerAdopted))
 	put("ionbus_engine_posts_too_large_total", float64(es.PostsTooLarge))
 	put("ionbus_engine_posts_cut_total", float64(es.PostsCut))
+	put("ionbus_engine_polls_compressed_total", float64(es.PollsCompressed))
+	put("ionbus_engine_poll_bytes_saved_total", float64(es.PollBytesSaved))
 	put("ionbus_engine_handler_panics_total", float64(es.HandlerPanics))
 	put("ionbus_engine_flush_writes_total", float64(es.FlushWrites))
 	put("ionbus_engine_writes_blocked_total", float64(es.WritesBlocked))
