@@ -34,6 +34,8 @@ type Config struct {
 	// HTTPCompression of polling responses. Default: gzip or deflate as
 	// the client accepts, for bodies of 1024 bytes or more.
 	HTTPCompression HTTPCompression
+	// PerMessageDeflate for websockets. Default off.
+	PerMessageDeflate PerMessageDeflate
 	// Transports allowed, in upgrade order. Default {"polling","websocket"}.
 	Transports []string
 	// DisableUpgrades stops advertising "websocket" as an upgrade.
@@ -108,6 +110,9 @@ func (c Config) withDefaults() Config {
 	if c.HTTPCompression.Threshold == 0 {
 		c.HTTPCompression.Threshold = 1024
 	}
+	if c.PerMessageDeflate.Threshold == 0 {
+		c.PerMessageDeflate.Threshold = 1024
+	}
 	if len(c.Transports) == 0 {
 		c.Transports = []string{transportPolling, transportWebsocket}
 	} else {
@@ -133,7 +138,7 @@ func (c Config) validate() error {
 	switch {
 	case c.PingInterval < 0 || c.PingTimeout < 0 || c.WriteTimeout < 0 || c.BodyTimeout < 0:
 		return errors.New("connection: negative duration in Config")
-	case c.MaxPayload < 0 || c.MaxQueueBytes < 0 || c.Workers < 0 || c.HTTPCompression.Threshold < 0:
+	case c.MaxPayload < 0 || c.MaxQueueBytes < 0 || c.Workers < 0 || c.HTTPCompression.Threshold < 0 || c.PerMessageDeflate.Threshold < 0:
 		return errors.New("connection: negative size in Config")
 	}
 	for _, t := range c.Transports {

@@ -31,8 +31,21 @@
 //     recovered, logged and counted (Stats.HandlerPanics), and closes that
 //     session with CloseServerClose.
 //   - Message: a *Message may be sent to many sessions at once; its wire
-//     forms (websocket frame, polling form) are built once on first use
-//     (compare-and-swap) and shared. Do not modify it after the first Send.
+//     forms (websocket frame, polling form, and the permessage-deflate
+//     frame once a socket that negotiated it is sent the message) are built
+//     once on first use (compare-and-swap) and shared. Do not modify it
+//     after the first Send.
+//
+// # Compression
+//
+// Polling responses of at least HTTPCompression.Threshold bytes are sent
+// gzip- or deflate-encoded as the request's Accept-Encoding allows, with
+// pooled compressors. PerMessageDeflate (off by default) accepts the
+// websocket extension without context takeover either way: compressed
+// frames are stateless, so a broadcast is compressed once for all its
+// sockets, inbound messages are inflated with pooled readers (bounded by
+// MaxPayload after decompression), and an idle socket holds no
+// compressor or buffer.
 //
 // # Mounting
 //

@@ -2,6 +2,7 @@ package connection
 
 import (
 	"encoding/binary"
+	"sync/atomic"
 
 	"github.com/gobwas/ws"
 )
@@ -27,6 +28,11 @@ type frameParser struct {
 	fragOp byte   // opcode of the data message being assembled; 0: none
 	buf    []byte // data message being assembled
 	ctl    []byte // control frame payload being assembled (≤125 bytes)
+
+	deflate    bool           // permessage-deflate negotiated: RSV1 allowed on a message's first frame
+	compressed bool           // the message being assembled has RSV1
+	inflated   []byte         // the decompressed message, during emit only
+	inflations *atomic.Uint64 // counts decompressed messages (with deflate)
 }
 
 // headerLen returns the full header length given its first two bytes.
@@ -106,12 +112,23 @@ func (fp *frameParser) feed(p []byte, limit int, emit func(op byte, payload []by
 		}
 		op := fp.fragOp
 		fp.fragOp = 0
-		ok := emit(op, fp.buf)
+		msg := fp.buf
+		if fp.compressed {
+			fp.compressed = false
+			var err error
+			if fp.inflated, err = inflate(fp.inflated, fp.buf, limit); err != nil {
+				return false, err
+			}
+			msg = fp.inflated
+			fp.inflations.Add(1)
+		}
+		ok := emit(op, msg)
 		if cap(fp.buf) > 64<<10 { // do not pin a large buffer after a large message
 			fp.buf = nil
 		} else {
 			fp.buf = fp.buf[:0]
 		}
+		fp.inflated = nil // an idle socket keeps no decompression buffer
 		if !ok {
 			return false, nil
 		}
@@ -124,11 +141,17 @@ func isControl(op byte) bool { return op&0x8 != 0 }
 func (fp *frameParser) startFrame(limit int) error {
 	b0, b1 := fp.hdr[0], fp.hdr[1]
 	fp.hdrN = 0
-	if b0&0x70 != 0 || b1&0x80 == 0 { // RSV bits (no extensions); client frames must be masked
+	if b0&0x30 != 0 || b1&0x80 == 0 { // RSV2/RSV3 (no such extension); client frames must be masked
 		return errWSProtocol
 	}
 	fp.fin = b0&0x80 != 0
 	fp.op = b0 & 0x0F
+	if b0&rsv1 != 0 { // permessage-deflate: a data message's first frame only
+		if !fp.deflate || (fp.op != opText && fp.op != opBinary) {
+			return errWSProtocol
+		}
+		fp.compressed = true
+	}
 	var length uint64
 	i := 2
 	switch l := b1 & 0x7F; l {

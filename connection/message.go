@@ -15,6 +15,9 @@ import (
 type encodings struct {
 	frame unsafe.Pointer // *[]byte: the complete, unmasked websocket frame
 	poll  unsafe.Pointer // *[]byte: the polling form ("4..." or "b<base64>")
+	// deflated is the permessage-deflate frame (RSV1), built only once a
+	// socket that negotiated it is sent m.
+	deflated unsafe.Pointer
 }
 
 // Internal message kinds. Zero is an application message; the others are

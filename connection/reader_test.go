@@ -1,8 +1,11 @@
 package connection
 
 import (
+	"bytes"
+	"compress/flate"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -149,28 +152,44 @@ func FuzzFrameParser(f *testing.F) {
 		b, _ := ws.CompileFrame(ws.MaskFrameInPlaceWith(fr, [4]byte{1, 2, 3, 4}))
 		f.Add(b, uint16(3))
 	}
+	var deflated bytes.Buffer // a permessage-deflate text message
+	fw, _ := flate.NewWriter(&deflated, flate.BestSpeed)
+	_, _ = fw.Write([]byte("4" + strings.Repeat("compressed ", 20)))
+	_ = fw.Flush()
+	cf := ws.NewFrame(ws.OpText, true, deflated.Bytes()[:deflated.Len()-4])
+	cf.Header.Rsv = ws.Rsv(true, false, false)
+	b, _ := ws.CompileFrame(ws.MaskFrameInPlaceWith(cf, [4]byte{1, 2, 3, 4}))
+	f.Add(b, uint16(7))
 	f.Fuzz(func(t *testing.T, in []byte, split uint16) {
-		run := func(chunks ...[]byte) (string, error) {
-			var fp frameParser
-			var out strings.Builder
-			for _, c := range chunks {
-				ok, err := fp.feed(c, 4096, func(op byte, p []byte) bool {
-					out.WriteByte('0' + op)
-					out.Write(p)
-					out.WriteByte('|')
-					return true
-				})
-				if err != nil || !ok {
-					return out.String(), err
-				}
-			}
-			return out.String(), nil
-		}
-		whole, err1 := run(in)
-		k := int(split) % (len(in) + 1)
-		parts, err2 := run(in[:k], in[k:])
-		if whole != parts || err1 != err2 {
-			t.Fatalf("split at %d changed the result: %q/%v vs %q/%v", k, whole, err1, parts, err2)
+		for _, deflate := range []bool{false, true} {
+			fuzzFrames(t, in, split, deflate)
 		}
 	})
+}
+
+// fuzzFrames checks one input whole and split, with permessage-deflate
+// negotiated or not.
+func fuzzFrames(t *testing.T, in []byte, split uint16, deflate bool) {
+	run := func(chunks ...[]byte) (string, error) {
+		fp := frameParser{deflate: deflate, inflations: new(atomic.Uint64)}
+		var out strings.Builder
+		for _, c := range chunks {
+			ok, err := fp.feed(c, 4096, func(op byte, p []byte) bool {
+				out.WriteByte('0' + op)
+				out.Write(p)
+				out.WriteByte('|')
+				return true
+			})
+			if err != nil || !ok {
+				return out.String(), err
+			}
+		}
+		return out.String(), nil
+	}
+	whole, err1 := run(in)
+	k := int(split) % (len(in) + 1)
+	parts, err2 := run(in[:k], in[k:])
+	if whole != parts || err1 != err2 {
+		t.Fatalf("deflate %v: split at %d changed the result: %q/%v vs %q/%v", deflate, k, whole, err1, parts, err2)
+	}
 }

@@ -212,7 +212,7 @@ func (s *session) flush() {
 
 		frames = frames[:0]
 		for _, m := range batch {
-			frames = append(frames, m.wsFrame())
+			frames = append(frames, c.frame(m))
 		}
 		bufs := net.Buffers(frames) // WriteTo consumes its copy of the header
 		err := c.write(&bufs, s.srv.cfg.WriteTimeout)
@@ -298,7 +298,7 @@ func (s *session) flushStep(w *flushScratch) {
 
 		frames := w.frames[:0]
 		for _, m := range batch {
-			frames = append(frames, m.wsFrame()) // the frame bytes stay alive through frames
+			frames = append(frames, c.frame(m)) // the frame bytes stay alive through frames
 		}
 		w.frames = frames
 		clear(batch)

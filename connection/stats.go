@@ -30,6 +30,9 @@ type Stats struct {
 	// PollsCompressed counts polling responses sent gzip- or
 	// deflate-encoded; PollBytesSaved the body bytes that saved.
 	PollsCompressed, PollBytesSaved uint64
+	// FramesDeflated and FramesInflated count websocket messages sent and
+	// received compressed (permessage-deflate).
+	FramesDeflated, FramesInflated uint64
 	// FlushWrites counts the writes (one writev each, IOV_MAX frames at
 	// most) the flusher pool made to poller-owned websockets: with
 	// coalescing it is below the number of frames sent.
@@ -44,7 +47,7 @@ const closeReasonCount = int(CloseDoubleGet) + 1
 
 type counters struct {
 	opened, slow, volatile, parse, upgrades, upgradesFailed, received, adopted, tooLarge, panics atomic.Uint64
-	slowBodies, compressed, compressedSaved                                                      atomic.Uint64
+	slowBodies, compressed, compressedSaved, deflated, inflated                                  atomic.Uint64
 	writes, writesBlocked                                                                        atomic.Uint64
 	closed                                                                                       [closeReasonCount]atomic.Uint64
 	handshakeErrors                                                                              [7]atomic.Uint64
@@ -67,6 +70,8 @@ func (s *Server) Stats() Stats {
 		HandlerPanics:    c.panics.Load(),
 		PollsCompressed:  c.compressed.Load(),
 		PollBytesSaved:   c.compressedSaved.Load(),
+		FramesDeflated:   c.deflated.Load(),
+		FramesInflated:   c.inflated.Load(),
 		FlushWrites:      c.writes.Load(),
 		WritesBlocked:    c.writesBlocked.Load(),
 		Open:             s.Len(),

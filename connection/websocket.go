@@ -10,7 +10,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/gobwas/ws"
 	"github.com/rs/zerolog"
 )
 
@@ -79,7 +78,7 @@ func (c *wsConn) closeConn() {
 // hijack performs the websocket handshake on the request; gobwas writes its
 // own rejection response on failure.
 func (srv *Server) hijack(w http.ResponseWriter, r *http.Request, s *session) (*wsConn, error) {
-	u := ws.HTTPUpgrader{Timeout: srv.cfg.WriteTimeout}
+	u, ext := srv.upgrader()
 	conn, rw, _, err := u.Upgrade(r, w)
 	if err != nil {
 		if conn != nil {
@@ -88,6 +87,9 @@ func (srv *Server) hijack(w http.ResponseWriter, r *http.Request, s *session) (*
 		return nil, err
 	}
 	c := &wsConn{srv: srv, sess: s, conn: conn, br: rw.Reader}
+	if negotiated(ext) {
+		c.parser.deflate, c.parser.inflations = true, &srv.counters.inflated
+	}
 	if srv.poller != nil {
 		srv.poller.detach(c) // before c is visible to any writer
 	}

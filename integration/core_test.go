@@ -58,6 +58,19 @@ func TestPollingCompressed(t *testing.T) {
 	ts.waitIdle(t)
 }
 
+// TestWebsocketDeflate: with engine.per_message_deflate the Node client
+// negotiates permessage-deflate; large messages are compressed both ways.
+func TestWebsocketDeflate(t *testing.T) {
+	ts := startServer(t, serverOptions{perMessageDeflate: true})
+	runScenario(t, ts, "websocket-deflate")
+	st := ts.srv.Engine().Stats()
+	// In: the 2 KiB event and the 4 KiB attachment; out: their echoes.
+	if st.FramesInflated < 2 || st.FramesDeflated < 2 {
+		t.Fatalf("%d messages received compressed, %d sent compressed; want 2 each at least", st.FramesInflated, st.FramesDeflated)
+	}
+	ts.waitIdle(t)
+}
+
 func TestTransportUpgrade(t *testing.T) {
 	ts := startServer(t, serverOptions{})
 	res := runScenario(t, ts, "transport-upgrade")

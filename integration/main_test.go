@@ -40,6 +40,7 @@ type serverOptions struct {
 	maxPayload                int
 	recovery                  time.Duration
 	corsOrigins               []string // with credentials
+	perMessageDeflate         bool
 }
 
 // testServer is one in-process ionbus broker running the test application
@@ -56,10 +57,11 @@ func startServer(t *testing.T, o serverOptions) *testServer {
 	t.Helper()
 	cfg := broker.Config{
 		Engine: connection.Config{
-			PingInterval: o.pingInterval,
-			PingTimeout:  o.pingTimeout,
-			MaxPayload:   o.maxPayload,
-			CORS:         connection.CORSConfig{Origins: o.corsOrigins, Credentials: len(o.corsOrigins) > 0},
+			PingInterval:      o.pingInterval,
+			PingTimeout:       o.pingTimeout,
+			MaxPayload:        o.maxPayload,
+			CORS:              connection.CORSConfig{Origins: o.corsOrigins, Credentials: len(o.corsOrigins) > 0},
+			PerMessageDeflate: connection.PerMessageDeflate{Enabled: o.perMessageDeflate},
 		},
 		Recovery: broker.RecoveryConfig{MaxDisconnection: o.recovery, SkipMiddlewares: true},
 	}

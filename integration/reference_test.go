@@ -17,6 +17,8 @@ func TestReferenceScenarios(t *testing.T) {
 		{name: "transport-websocket"},
 		{name: "transport-polling"},
 		{name: "transport-upgrade"},
+		{name: "polling-compressed"},
+		{name: "websocket-deflate", env: []string{"PER_MESSAGE_DEFLATE=1"}},
 		{name: "upgrade-ordering"},
 		{name: "shutdown"},
 		{name: "acks"},

@@ -130,6 +130,8 @@ type EngineConfig struct {
 	BodyTimeout    Duration `yaml:"body_timeout"` // reading one polling POST body
 	// HTTPCompression of polling responses (gzip/deflate as accepted).
 	HTTPCompression CompressionConfig `yaml:"http_compression"`
+	// PerMessageDeflate for websockets (RFC 7692, no context takeover).
+	PerMessageDeflate CompressionConfig `yaml:"per_message_deflate"`
 }
 
 // CompressionConfig turns a compression on and sets the smallest payload,
@@ -379,7 +381,8 @@ func Default() Config {
 			ConnectTimeout: Duration(45 * time.Second),
 			BodyTimeout:    Duration(20 * time.Second),
 			// Node's httpCompression default: on above 1 KiB.
-			HTTPCompression: CompressionConfig{Enabled: true, Threshold: 1024},
+			HTTPCompression:   CompressionConfig{Enabled: true, Threshold: 1024},
+			PerMessageDeflate: CompressionConfig{Threshold: 1024},
 		},
 		Namespaces: []NamespaceConfig{{Name: "/"}},
 		Recovery:   RecoveryConfig{SkipMiddlewares: true},
@@ -581,6 +584,8 @@ var envVars = []envVar{
 	{"IONBUS_ENGINE_BODY_TIMEOUT", setDuration(func(c *Config) *Duration { return &c.Engine.BodyTimeout })},
 	{"IONBUS_ENGINE_HTTP_COMPRESSION_ENABLED", setBool(func(c *Config) *bool { return &c.Engine.HTTPCompression.Enabled })},
 	{"IONBUS_ENGINE_HTTP_COMPRESSION_THRESHOLD", setInt(func(c *Config) *int { return &c.Engine.HTTPCompression.Threshold })},
+	{"IONBUS_ENGINE_PER_MESSAGE_DEFLATE_ENABLED", setBool(func(c *Config) *bool { return &c.Engine.PerMessageDeflate.Enabled })},
+	{"IONBUS_ENGINE_PER_MESSAGE_DEFLATE_THRESHOLD", setInt(func(c *Config) *int { return &c.Engine.PerMessageDeflate.Threshold })},
 	{"IONBUS_CORS_ORIGINS", setList(func(c *Config) *[]string { return &c.CORS.Origins })},
 	{"IONBUS_CORS_CREDENTIALS", setBool(func(c *Config) *bool { return &c.CORS.Credentials })},
 	{"IONBUS_NAMESPACES", func(c *Config, v string) error {
@@ -722,8 +727,8 @@ func (c *Config) Validate() error {
 	if e.PingInterval <= 0 || e.PingTimeout <= 0 || e.ConnectTimeout <= 0 || e.BodyTimeout <= 0 {
 		bad("engine: ping_interval, ping_timeout, connect_timeout and body_timeout must be positive")
 	}
-	if e.HTTPCompression.Threshold < 0 {
-		bad("engine.http_compression.threshold must not be negative")
+	if e.HTTPCompression.Threshold < 0 || e.PerMessageDeflate.Threshold < 0 {
+		bad("engine: http_compression.threshold and per_message_deflate.threshold must not be negative")
 	}
 	if e.MaxPayload <= 0 || e.MaxQueueBytes <= 0 {
 		bad("engine: max_payload and max_queue_bytes must be positive")

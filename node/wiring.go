@@ -173,6 +173,10 @@ func mapConfig(c Config, log *zerolog.Logger) (comp components, err error) {
 			Disabled:  !c.Engine.HTTPCompression.Enabled,
 			Threshold: max(c.Engine.HTTPCompression.Threshold, 1), // 0 = every body (the library's 0 is its default)
 		},
+		PerMessageDeflate: connection.PerMessageDeflate{
+			Enabled:   c.Engine.PerMessageDeflate.Enabled,
+			Threshold: max(c.Engine.PerMessageDeflate.Threshold, 1),
+		},
 		Transports: append([]string(nil), c.Engine.Transports...),
 		CORS: connection.CORSConfig{
 			Origins:     append([]string(nil), c.CORS.Origins...),

@@ -421,6 +421,8 @@ type EngineStats struct {
 	PostsCut         uint64            `json:"posts_cut_total"`        // polling POST bodies not read within engine.body_timeout or cut by their session's close
 	PollsCompressed  uint64            `json:"polls_compressed_total"` // polling responses sent gzip/deflate-encoded
 	PollBytesSaved   uint64            `json:"poll_bytes_saved_total"` // bytes compression saved on them
+	WSDeflated       uint64            `json:"ws_deflated_total"`      // websocket messages sent compressed (permessage-deflate)
+	WSInflated       uint64            `json:"ws_inflated_total"`      // and received compressed
 }
 
 func engineStats(st connection.Stats) EngineStats {
@@ -439,6 +441,8 @@ func engineStats(st connection.Stats) EngineStats {
 		PostsCut:         st.PostsCut,
 		PollsCompressed:  st.PollsCompressed,
 		PollBytesSaved:   st.PollBytesSaved,
+		WSDeflated:       st.FramesDeflated,
+		WSInflated:       st.FramesInflated,
 	}
 	for i, n := range st.SessionsClosed {
 		if i == int(connection.CloseNone) {

@@ -62,6 +62,23 @@ const scenarios = {
     out({ result: { id: s.id, bytes: JSON.stringify(big).length } });
   },
 
+  // socket.io-client in Node (the ws library) offers permessage-deflate
+  // and compresses its own messages of 1 KiB or more.
+  async "websocket-deflate"() {
+    const s = await connected(client("", { transports: ["websocket"] }));
+    const ext = s.io.engine.transport.ws._extensions || {};
+    eq(Object.keys(ext), ["permessage-deflate"], "extension negotiated");
+    const p = ext["permessage-deflate"].params || {};
+    eq([!!p.server_no_context_takeover, !!p.client_no_context_takeover], [true, true], "no context takeover");
+    const big = { file: "report.pdf", chunks: [...Array(100).keys()].map((i) => ({ i, progress: i / 100, note: "downloading" })) };
+    eq(await ack(s, "echo", big), big, "2 KiB echo, compressed both ways");
+    const bin = Buffer.alloc(4096, 7);
+    const back = await ack(s, "echo", bin);
+    eq(Buffer.compare(Buffer.from(back), bin), 0, "4 KiB binary echo");
+    eq(await ack(s, "echo", "small"), "small", "small echo, not compressed");
+    out({ result: { id: s.id } });
+  },
+
   async "transport-upgrade"() {
     const s = client();
     // The Manager opens its engine synchronously: look before any I/O.

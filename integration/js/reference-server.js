@@ -5,7 +5,9 @@
 // Env: PORT (default 0 = random), PING_INTERVAL_MS, PING_TIMEOUT_MS,
 // MAX_PAYLOAD (maxHttpBufferSize), CORS_ORIGIN (cors: that origin, with
 // credentials), RECOVERY_MS (connectionStateRecovery
-// maxDisconnectionDuration; 0 disables), TIMEOUT_MS (self-destruct, default
+// maxDisconnectionDuration; 0 disables), PER_MESSAGE_DEFLATE=1
+// (perMessageDeflate as ionbus negotiates it: 1 KiB threshold, no context
+// takeover either way), TIMEOUT_MS (self-destruct, default
 // 120000). Prints one JSON line {"url": "..."} once listening.
 "use strict";
 const http = require("http");
@@ -23,6 +25,10 @@ if (process.env.CORS_ORIGIN) {
 }
 if (env("RECOVERY_MS", 0) > 0) {
   opts.connectionStateRecovery = { maxDisconnectionDuration: env("RECOVERY_MS", 0), skipMiddlewares: true };
+}
+
+if (process.env.PER_MESSAGE_DEFLATE === "1") {
+  opts.perMessageDeflate = { threshold: 1024, serverNoContextTakeover: true, clientNoContextTakeover: true };
 }
 
 const httpServer = http.createServer();

@@ -59,6 +59,8 @@ var defs = []def{
 	{name: "ionbus_engine_posts_cut_total", help: "Polling POST bodies not read within engine.body_timeout, or cut by their session's close."},
 	{name: "ionbus_engine_polls_compressed_total", help: "Polling responses sent gzip- or deflate-encoded (engine.http_compression)."},
 	{name: "ionbus_engine_poll_bytes_saved_total", help: "Polling response bytes saved by compression."},
+	{name: "ionbus_engine_ws_deflated_total", help: "Websocket messages sent compressed (engine.per_message_deflate)."},
+	{name: "ionbus_engine_ws_inflated_total", help: "Websocket messages received compressed."},
 	{name: "ionbus_engine_handler_panics_total", help: "Recovered panics in Engine.IO handler callbacks."},
 	{name: "ionbus_engine_flush_writes_total", help: "Writes (writev) made by the flusher pool to poller-owned websockets."},
 	{name: "ionbus_engine_writes_blocked_total", help: "Flushes that found the socket full and waited for EPOLLOUT."},
@@ -226,6 +228,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	put("ionbus_engine_posts_cut_total", float64(es.PostsCut))
 	put("ionbus_engine_polls_compressed_total", float64(es.PollsCompressed))
 	put("ionbus_engine_poll_bytes_saved_total", float64(es.PollBytesSaved))
+	put("ionbus_engine_ws_deflated_total", float64(es.FramesDeflated))
+	put("ionbus_engine_ws_inflated_total", float64(es.FramesInflated))
 	put("ionbus_engine_handler_panics_total", float64(es.HandlerPanics))
 	put("ionbus_engine_flush_writes_total", float64(es.FlushWrites))
 	put("ionbus_engine_writes_blocked_total", float64(es.WritesBlocked))
