@@ -10,7 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/ionbus/ionbus/adapter/internal/wire"
+	"github.com/ionbus/ionbus/internal/wire"
 )
 
 // UID is the node id the emitter uses on the wire.

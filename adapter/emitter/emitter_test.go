@@ -15,7 +15,7 @@ import (
 	"github.com/ionbus/ionbus/adapter"
 	"github.com/ionbus/ionbus/adapter/adaptertest"
 	"github.com/ionbus/ionbus/adapter/emitter"
-	"github.com/ionbus/ionbus/adapter/internal/golden"
+	"github.com/ionbus/ionbus/internal/golden"
 	"github.com/ionbus/ionbus/adapter/redisadapter"
 )
 

@@ -11,7 +11,7 @@ import (
 
 	"github.com/ionbus/ionbus/adapter"
 	"github.com/ionbus/ionbus/adapter/adaptertest"
-	"github.com/ionbus/ionbus/adapter/internal/wire"
+	"github.com/ionbus/ionbus/internal/wire"
 	"github.com/ionbus/ionbus/adapter/redisadapter"
 	"github.com/ionbus/ionbus/internal/redistest"
 )

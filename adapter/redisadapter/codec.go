@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/ionbus/ionbus/adapter"
-	"github.com/ionbus/ionbus/adapter/internal/wire"
+	"github.com/ionbus/ionbus/internal/wire"
 )
 
 // Request types of @socket.io/redis-adapter (classic mode). Wire values.

@@ -13,7 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/ionbus/ionbus/adapter"
-	"github.com/ionbus/ionbus/adapter/internal/golden"
+	"github.com/ionbus/ionbus/internal/golden"
 )
 
 func raw(s string) json.RawMessage { return json.RawMessage(s) }

@@ -5,7 +5,7 @@ import (
 	"sync"
 
 	"github.com/ionbus/ionbus/adapter"
-	"github.com/ionbus/ionbus/adapter/internal/wire"
+	"github.com/ionbus/ionbus/internal/wire"
 )
 
 // onBroadcast handles a classic broadcast: msgpack [uid, packet, opts].

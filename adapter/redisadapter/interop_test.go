@@ -19,7 +19,7 @@ import (
 
 	"github.com/ionbus/ionbus/adapter"
 	"github.com/ionbus/ionbus/adapter/adaptertest"
-	"github.com/ionbus/ionbus/adapter/internal/golden"
+	"github.com/ionbus/ionbus/internal/golden"
 	"github.com/ionbus/ionbus/adapter/redisadapter"
 	"github.com/ionbus/ionbus/internal/redistest"
 )

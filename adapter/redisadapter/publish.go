@@ -10,7 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ionbus/ionbus/adapter"
-	"github.com/ionbus/ionbus/adapter/internal/wire"
+	"github.com/ionbus/ionbus/internal/wire"
 )
 
 // Publish sends m to the other servers of the namespace. Sequential calls

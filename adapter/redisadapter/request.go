@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/ionbus/ionbus/adapter"
-	"github.com/ionbus/ionbus/adapter/internal/wire"
+	"github.com/ionbus/ionbus/internal/wire"
 )
 
 // pending is a Request of this node waiting for answers. Node servers do

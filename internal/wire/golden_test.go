@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ionbus/ionbus/adapter/internal/golden"
-	"github.com/ionbus/ionbus/adapter/internal/wire"
+	"github.com/ionbus/ionbus/internal/golden"
+	"github.com/ionbus/ionbus/internal/wire"
 )
 
 // TestNotepackGolden: Go encodes every value exactly as notepack.io does,

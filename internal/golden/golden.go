@@ -58,7 +58,7 @@ var (
 // IntegrationDir is the absolute path of integration/.
 func IntegrationDir() string {
 	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..", "..", "integration")
+	return filepath.Join(filepath.Dir(file), "..", "..", "integration")
 }
 
 // NeedNode skips the test when node or the npm packages are missing and

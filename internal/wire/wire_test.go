@@ -9,7 +9,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"github.com/ionbus/ionbus/adapter/internal/wire"
+	"github.com/ionbus/ionbus/internal/wire"
 )
 
 func TestChannelNamesGolden(t *testing.T) {
