@@ -144,7 +144,7 @@ func (n *Namespace) deliver(p *protocol.Packet, o deliveryOpts) int {
 	if len(targets) == 0 {
 		return 0
 	}
-	msgs := packetMessages(p, o.volatile)
+	msgs := n.srv.packetMessages(p, o.volatile)
 	for _, s := range targets {
 		if err := s.client.conn.Send(msgs...); err != nil {
 			n.srv.countSendError(err)
@@ -220,7 +220,7 @@ func (b *Broadcast) EmitWithAck(ctx context.Context, event string, args ...any) 
 // sockets reached.
 func (n *Namespace) deliverWithAck(p *protocol.Packet, opts adapter.BroadcastOptions, onAck func(json.RawMessage, [][]byte)) int {
 	targets := n.match(opts.Rooms, opts.Except)
-	msgs := packetMessages(p, opts.Volatile)
+	msgs := n.srv.packetMessages(p, opts.Volatile)
 	count := 0
 	for _, s := range targets {
 		ch := s.expectAck(p.ID)

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"encoding/json"
+	"errors"
 	"slices"
 	"sync"
 	"time"
@@ -56,9 +57,14 @@ func (h *engineHandler) OnMessage(c connection.Conn, m connection.Message) {
 		p   *protocol.Packet
 		err error
 	)
-	if m.Binary {
+	switch {
+	case s.cfg.Parser == ParserMsgpack && m.Binary:
+		p, err = cl.decoder.AddMsgpack(m.Data)
+	case s.cfg.Parser == ParserMsgpack:
+		err = errTextWithMsgpack
+	case m.Binary:
 		p, err = cl.decoder.AddBinary(m.Data)
-	} else {
+	default:
 		p, err = cl.decoder.AddText(m.Data)
 	}
 	if err != nil {
@@ -244,7 +250,7 @@ func (cl *client) onClose(reason string) {
 
 // send encodes p and queues it on the session.
 func (cl *client) send(p *protocol.Packet, volatile bool) error {
-	return cl.conn.Send(packetMessages(p, volatile)...)
+	return cl.conn.Send(cl.srv.packetMessages(p, volatile)...)
 }
 
 func (cl *client) sendConnectError(nsp string, ce *ConnectError) {
@@ -261,9 +267,29 @@ func (cl *client) sendConnectError(nsp string, ce *ConnectError) {
 	_ = cl.send(&protocol.Packet{Type: protocol.PacketConnectError, Namespace: nsp, ID: protocol.NoID, Data: data}, false)
 }
 
-// packetMessages encodes p into the Engine.IO messages that carry it: the
-// text packet, then one binary message per attachment.
-func packetMessages(p *protocol.Packet, volatile bool) []*connection.Message {
+// Parser names a Socket.IO packet encoding (Config.Parser).
+type Parser string
+
+const (
+	ParserJSON    Parser = "json"    // socket.io-parser: text packets, attachments as binary messages
+	ParserMsgpack Parser = "msgpack" // socket.io-msgpack-parser: one binary message per packet
+)
+
+var errTextWithMsgpack = errors.New("broker: text message from a msgpack-parser client")
+
+// packetMessages encodes p into the Engine.IO messages that carry it, once
+// for every recipient: with the JSON parser the text packet, then one
+// binary message per attachment; with msgpack one binary message (nil if
+// p cannot be encoded, which only a Data that is not JSON causes).
+func (s *Server) packetMessages(p *protocol.Packet, volatile bool) []*connection.Message {
+	if s.cfg.Parser == ParserMsgpack {
+		b, err := protocol.EncodeMsgpack(p)
+		if err != nil {
+			s.log.Warn().Err(err).Str("nsp", p.Namespace).Msg("packet not sent: its data does not encode as msgpack")
+			return nil
+		}
+		return []*connection.Message{{Binary: true, Data: b, Volatile: volatile}}
+	}
 	msgs := make([]*connection.Message, 1, 1+len(p.Attachments))
 	msgs[0] = &connection.Message{Data: protocol.Encode(p), Volatile: volatile}
 	for _, a := range p.Attachments {

@@ -40,6 +40,13 @@ type Config struct {
 	MaxAttachments int
 	// MaxJSONDepth bounds the nesting of inbound JSON. Default 32.
 	MaxJSONDepth int
+	// Parser is the Socket.IO packet encoding every client of this server
+	// uses, as the reference's parser option: ParserJSON (default, the
+	// socket.io-parser text form) or ParserMsgpack
+	// (socket.io-msgpack-parser). Either way packets cross the cluster in
+	// the adapter's own encoding, so nodes with different parsers share
+	// rooms and broadcasts.
+	Parser Parser
 	// Logger; default disabled.
 	Logger *zerolog.Logger
 	// Now is the clock. Default time.Now.
@@ -101,6 +108,9 @@ func (c *Config) withDefaults() {
 	if c.MaxJSONDepth == 0 {
 		c.MaxJSONDepth = 32
 	}
+	if c.Parser == "" {
+		c.Parser = ParserJSON
+	}
 	if c.Recovery.MaxPackets == 0 {
 		c.Recovery.MaxPackets = 10000
 	}
@@ -114,6 +124,9 @@ func (c *Config) withDefaults() {
 }
 
 func (c *Config) validate() error {
+	if c.Parser != ParserJSON && c.Parser != ParserMsgpack {
+		return fmt.Errorf("broker: unknown parser %q (json, msgpack)", c.Parser)
+	}
 	if c.MaxDynamicNamespaces < 0 {
 		return fmt.Errorf("broker: negative MaxDynamicNamespaces")
 	}

@@ -130,6 +130,47 @@ func TestClusterRoomBroadcast(t *testing.T) {
 	roomBroadcast(t, nodes)
 }
 
+// TestClusterMixedParsers: node a serves JSON-parser clients, node b
+// msgpack-parser clients (socket.io-msgpack-parser), on one Redis.
+// Broadcasts from either node's API, from the other node's client and
+// from @socket.io/redis-emitter (binary included) reach both kinds of
+// client identically.
+func TestClusterMixedParsers(t *testing.T) {
+	requireClusterTools(t)
+	rs := redistest.Start(t)
+	key := keyFor(t)
+	nodes := startIonbus(t, nodeSpec{ID: "a", RedisURL: rs.URL(), Key: key}, nodeSpec{ID: "b", RedisURL: rs.URL(), Key: key, Parser: "msgpack"})
+	sw := startSwarm(t)
+	ids := []string{"j1", "j2", "m1", "m2"}
+	sw.connectParser("j1", nodes[0].url(), "", "websocket", "")
+	sw.connectParser("j2", nodes[0].url(), "", "polling", "")
+	sw.connectParser("m1", nodes[1].url(), "", "websocket", "msgpack")
+	sw.connectParser("m2", nodes[1].url(), "", "upgrade", "msgpack")
+	for _, id := range ids {
+		sw.join(id, "r1")
+	}
+	nodes[0].mustEmit(t, []string{"r1"}, nil, "from-a", map[string]any{"n": 1, "s": "é"})
+	nodes[1].mustEmit(t, []string{"r1"}, nil, "from-b", []any{1.5, true, nil})
+	em := startEmitter(t, rs.URL(), key)
+	em.emit(map[string]any{"rooms": []string{"r1"}, "event": "from-emitter", "args": []any{map[string]any{"$bin": "0102ff"}, "x"}})
+	for _, id := range ids {
+		for _, ev := range []string{"from-a", "from-b", "from-emitter"} {
+			sw.waitEvent(id, ev, 10*time.Second)
+		}
+	}
+	for _, ev := range []string{"from-a", "from-b", "from-emitter"} {
+		want := sw.received("j1", ev)[0]["args"]
+		for _, id := range ids[1:] {
+			if got := sw.received(id, ev); len(got) != 1 || !reflect.DeepEqual(got[0]["args"], want) {
+				t.Errorf("%s on %s: %v, want once %v", ev, id, got, want)
+			}
+		}
+	}
+	if got := fmt.Sprint(sw.received("m1", "from-emitter")[0]["args"]); !strings.Contains(got, "0102ff") {
+		t.Errorf("binary from the emitter on a msgpack client: %s", got)
+	}
+}
+
 // TestClusterSocketsNodeLabel: GET /api/v1/sockets names the node that
 // holds each socket; a socket of node a listed by node b must not be
 // labelled "b".
@@ -506,7 +547,16 @@ func (s *swarm) open(id, url string, token string) { s.openVia(id, url, token, "
 // (long-polling only) or "upgrade" (polling then websocket, the
 // default io(url)).
 func (s *swarm) openVia(id, url, token, transport string) {
+	s.openParser(id, url, token, transport, "")
+}
+
+// openParser is openVia with the client's parser: "" (the default) or
+// "msgpack" (socket.io-msgpack-parser).
+func (s *swarm) openParser(id, url, token, transport, parser string) {
 	cmd := map[string]any{"cmd": "connect", "id": id, "url": url}
+	if parser != "" {
+		cmd["parser"] = parser
+	}
 	switch transport {
 	case "polling":
 		cmd["transports"] = []string{"polling"}
@@ -529,8 +579,14 @@ func (s *swarm) connect(id, url, token string) string {
 // connectVia is connect with a transport choice (see openVia).
 func (s *swarm) connectVia(id, url, token, transport string) string {
 	s.t.Helper()
+	return s.connectParser(id, url, token, transport, "")
+}
+
+// connectParser is connectVia with a parser choice (see openParser).
+func (s *swarm) connectParser(id, url, token, transport, parser string) string {
+	s.t.Helper()
 	from := s.mark()
-	s.openVia(id, url, token, transport)
+	s.openParser(id, url, token, transport, parser)
 	m, _ := s.waitLine(10*time.Second, "connect of "+id, from, func(m map[string]any) bool {
 		if m["id"] == id && m["ev"] == "connect_error" {
 			s.t.Fatalf("%s: connect_error %v\n%s", id, m, s.transcript())

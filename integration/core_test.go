@@ -10,6 +10,8 @@ import (
 	"sort"
 	"testing"
 	"time"
+
+	"github.com/ionbus/ionbus/broker"
 )
 
 // Each test below runs one js/client.js scenario with socket.io-client
@@ -113,6 +115,29 @@ func TestBinary(t *testing.T) {
 		t.Run(transport, func(t *testing.T) {
 			ts := startServer(t, serverOptions{})
 			runScenario(t, ts, "binary", "TRANSPORT="+transport)
+			ts.waitIdle(t)
+		})
+	}
+}
+
+// TestMsgpackParser: socket.io-client with socket.io-msgpack-parser
+// against a node with parser msgpack, over both transports and the
+// upgrade: events, acks both ways, nested binary, rooms, namespaces.
+func TestMsgpackParser(t *testing.T) {
+	for _, sc := range []struct{ name, transport string }{
+		{"binary", "websocket"}, {"binary", "polling"}, {"acks", ""}, {"rooms", ""},
+		{"multiplex", ""}, {"transport-upgrade", ""}, {"disconnect", "polling"},
+	} {
+		t.Run(sc.name+"/"+sc.transport, func(t *testing.T) {
+			ts := startServer(t, serverOptions{parser: broker.ParserMsgpack})
+			env := []string{"PARSER=msgpack"}
+			if sc.transport != "" {
+				env = append(env, "TRANSPORT="+sc.transport)
+			}
+			runScenario(t, ts, sc.name, env...)
+			if st := ts.srv.Stats(); st.ParseErrors != 0 {
+				t.Fatalf("%d parse errors", st.ParseErrors)
+			}
 			ts.waitIdle(t)
 		})
 	}

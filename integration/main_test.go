@@ -41,6 +41,7 @@ type serverOptions struct {
 	recovery                  time.Duration
 	corsOrigins               []string // with credentials
 	perMessageDeflate         bool
+	parser                    broker.Parser
 }
 
 // testServer is one in-process ionbus broker running the test application
@@ -64,6 +65,7 @@ func startServer(t *testing.T, o serverOptions) *testServer {
 			PerMessageDeflate: connection.PerMessageDeflate{Enabled: o.perMessageDeflate},
 		},
 		Recovery: broker.RecoveryConfig{MaxDisconnection: o.recovery, SkipMiddlewares: true},
+		Parser:   o.parser,
 	}
 	srv, err := broker.New(cfg)
 	if err != nil {

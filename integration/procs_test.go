@@ -217,6 +217,7 @@ type nodeSpec struct {
 	Limits       bool
 	MaxConnsUser int
 	Presence     bool
+	Parser       string // json (default) | msgpack
 }
 
 type ionbusNode struct {
@@ -239,6 +240,9 @@ func renderConfig(s nodeSpec, port, apiPort int) string {
 	fmt.Fprintf(&b, "api: {listen: \"127.0.0.1:%d\", key: %q}\n", apiPort, clusterAPIKey)
 	b.WriteString("engine: {ping_interval: 1s, ping_timeout: 1s}\n")
 	b.WriteString("shutdown_timeout: 3s\n")
+	if s.Parser != "" {
+		fmt.Fprintf(&b, "parser: %s\n", s.Parser)
+	}
 	b.WriteString("log: {level: info, format: json}\n")
 	if s.RedisURL != "" || len(s.ClusterAddrs) > 0 {
 		mode := s.Mode

@@ -35,12 +35,19 @@ func TestReferenceScenarios(t *testing.T) {
 		{name: "recovery", env: []string{"RECOVERY_MS=60000", "TRANSPORT=default"}},
 		{name: "recovery-expired", env: []string{"RECOVERY_MS=300"}},
 		{name: "middleware"},
+		{name: "binary", env: []string{"PARSER=msgpack", "TRANSPORT=websocket"}},
+		{name: "binary", env: []string{"PARSER=msgpack", "TRANSPORT=polling"}},
+		{name: "acks", env: []string{"PARSER=msgpack"}},
+		{name: "multiplex", env: []string{"PARSER=msgpack"}},
 		// api-emit needs ionbus's HTTP API; the reference has none.
 	} {
 		name := sc.name
 		for _, e := range sc.env {
 			if v, ok := strings.CutPrefix(e, "TRANSPORT="); ok {
 				name += "/" + v
+			}
+			if e == "PARSER=msgpack" {
+				name += "/msgpack"
 			}
 		}
 		t.Run(name, func(t *testing.T) {

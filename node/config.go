@@ -40,6 +40,9 @@ type Config struct {
 	NodeID string `yaml:"node_id"`
 	Listen string `yaml:"listen"`
 	Path   string `yaml:"path"`
+	// Parser is the packet encoding of every client: "json" (the default
+	// socket.io-parser) or "msgpack" (socket.io-msgpack-parser).
+	Parser string `yaml:"parser"`
 	// HealthPath and ReadyPath serve the API's /healthz and /readyz on
 	// the public listener too, for load balancers (no key). Empty: not
 	// served there.
@@ -369,6 +372,7 @@ func Default() Config {
 	return Config{
 		Listen:          ":4000",
 		Path:            "/socket.io/",
+		Parser:          "json",
 		HealthPath:      "/healthz",
 		ReadyPath:       "/readyz",
 		ShutdownTimeout: Duration(10 * time.Second),
@@ -569,6 +573,7 @@ func splitComma(v string) []string {
 var envVars = []envVar{
 	{"IONBUS_LISTEN", setString(func(c *Config) *string { return &c.Listen })},
 	{"IONBUS_PATH", setString(func(c *Config) *string { return &c.Path })},
+	{"IONBUS_PARSER", setString(func(c *Config) *string { return &c.Parser })},
 	{"IONBUS_HEALTH_PATH", setString(func(c *Config) *string { return &c.HealthPath })},
 	{"IONBUS_READY_PATH", setString(func(c *Config) *string { return &c.ReadyPath })},
 	{"IONBUS_SHUTDOWN_TIMEOUT", setDuration(func(c *Config) *Duration { return &c.ShutdownTimeout })},
@@ -715,6 +720,9 @@ func (c *Config) Validate() error {
 	}
 	if !strings.HasPrefix(c.Path, "/") || !strings.HasSuffix(c.Path, "/") {
 		bad("path: %q must start and end with '/'", c.Path)
+	}
+	if c.Parser != "json" && c.Parser != "msgpack" {
+		bad("parser: %q is not json or msgpack", c.Parser)
 	}
 	c.validateProbePaths(bad)
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {

@@ -190,6 +190,7 @@ func mapConfig(c Config, log *zerolog.Logger) (comp components, err error) {
 	}
 	comp.Broker = broker.Config{
 		Engine:         engine,
+		Parser:         broker.Parser(c.Parser),
 		NodeID:         comp.NodeID,
 		ConnectTimeout: c.Engine.ConnectTimeout.D(),
 		RequestTimeout: c.Redis.RequestTimeout.D(),

@@ -15,7 +15,7 @@
 // hangs.
 "use strict";
 const {
-  io, Manager, URL, out, ok, fail, client, connected, connectError, once, sleep, ack, until,
+  io, Manager, URL, out, ok, fail, client, parserOpts, connected, connectError, once, sleep, ack, until,
   norm, eq, serverLog, disconnectReason, nextInput, sockets, run,
 } = require("./lib");
 
@@ -191,9 +191,9 @@ const scenarios = {
 
   async multiplex() {
     // io() without forceNew reuses one Manager per URL: one Engine.IO session.
-    const a = io(URL + "/a");
-    const b = io(URL + "/b");
-    const c = io(URL + "/c");
+    const a = io(URL + "/a", parserOpts);
+    const b = io(URL + "/b", parserOpts);
+    const c = io(URL + "/c", parserOpts);
     sockets.push(a, b, c);
     if (a.io !== b.io || b.io !== c.io) throw new Error("expected one shared Manager");
     await Promise.all([connected(a), connected(b), connected(c)]);

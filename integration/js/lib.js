@@ -35,8 +35,10 @@ setTimeout(() => {
 
 const sockets = [];
 // Every socket made here: fresh Manager unless opts.forceNew === false.
+// PARSER=msgpack: every client uses socket.io-msgpack-parser.
+const parserOpts = process.env.PARSER === "msgpack" ? { parser: require("socket.io-msgpack-parser") } : {};
 function client(nsp = "", opts = {}) {
-  const s = io(URL + nsp, { forceNew: true, reconnectionDelay: 50, reconnectionDelayMax: 200, ...opts });
+  const s = io(URL + nsp, { forceNew: true, reconnectionDelay: 50, reconnectionDelayMax: 200, ...parserOpts, ...opts });
   sockets.push(s);
   return s;
 }
@@ -149,6 +151,6 @@ function run(scenarios) {
 }
 
 module.exports = {
-  io, Manager, URL, scenario, out, ok, fail, client, connected, connectError, once, sleep, ack, until,
+  io, Manager, URL, scenario, out, ok, fail, client, parserOpts, connected, connectError, once, sleep, ack, until,
   norm, eq, serverLog, disconnectReason, nextInput, sockets, run,
 };

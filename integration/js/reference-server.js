@@ -7,7 +7,8 @@
 // credentials), RECOVERY_MS (connectionStateRecovery
 // maxDisconnectionDuration; 0 disables), PER_MESSAGE_DEFLATE=1
 // (perMessageDeflate as ionbus negotiates it: 1 KiB threshold, no context
-// takeover either way), TIMEOUT_MS (self-destruct, default
+// takeover either way), PARSER=msgpack (socket.io-msgpack-parser),
+// TIMEOUT_MS (self-destruct, default
 // 120000). Prints one JSON line {"url": "..."} once listening.
 "use strict";
 const http = require("http");
@@ -29,6 +30,10 @@ if (env("RECOVERY_MS", 0) > 0) {
 
 if (process.env.PER_MESSAGE_DEFLATE === "1") {
   opts.perMessageDeflate = { threshold: 1024, serverNoContextTakeover: true, clientNoContextTakeover: true };
+}
+
+if (process.env.PARSER === "msgpack") {
+  opts.parser = require("socket.io-msgpack-parser");
 }
 
 const httpServer = http.createServer();

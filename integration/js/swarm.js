@@ -5,6 +5,7 @@
 //
 // Commands:
 //   {"cmd":"connect","id":"a1","url":"http://...","auth":{...},"transports":["websocket"],"nsp":"/","reconnection":false,
+//    "parser":"msgpack",                   (socket.io-msgpack-parser; default the JSON parser)
 //    "headers":{"cookie":"session=..."}}   (handshake headers, both transports)
 //   {"cmd":"emit","id":"a1","event":"join_room","args":[...],"ack":true,"seq":7}
 //   {"cmd":"disconnect","id":"a1"}
@@ -49,6 +50,7 @@ function connect(c) {
     reconnectionDelay: 50,
     reconnectionDelayMax: 200,
     timeout: 5000,
+    ...(c.parser === "msgpack" ? { parser: require(path.join(__dirname, "..", "node_modules", "socket.io-msgpack-parser")) } : {}),
   });
   sockets.set(c.id, s);
   s.on("connect", () => print({ ev: "connect", id: c.id, sid: s.id }));
