@@ -75,3 +75,34 @@ func BenchmarkEncodeArgs(b *testing.B) {
 		}
 	}
 }
+
+// The same chat event through the msgpack parser: encoded once per
+// broadcast, decoded once per inbound message.
+func BenchmarkEncodeMsgpack(b *testing.B) {
+	p := &Packet{Type: PacketEvent, Namespace: "/chat", ID: 42,
+		Data: json.RawMessage(benchWire[len(`2/chat,42`):])}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(benchWire)))
+	for b.Loop() {
+		if _, err := EncodeMsgpack(p); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkAddMsgpack(b *testing.B) {
+	p := &Packet{Type: PacketEvent, Namespace: "/chat", ID: 42,
+		Data: json.RawMessage(benchWire[len(`2/chat,42`):])}
+	msg, err := EncodeMsgpack(p)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var d Decoder
+	b.ReportAllocs()
+	b.SetBytes(int64(len(msg)))
+	for b.Loop() {
+		if _, err := d.AddMsgpack(msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
