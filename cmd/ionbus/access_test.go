@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"reflect"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ionbus/ionbus/broker/auth"
+	"github.com/ionbus/ionbus/cmd/ionbus/bench"
 )
 
 const testSecret = "0123456789abcdef0123456789abcdef"
@@ -176,5 +178,25 @@ func TestBenchProfile(t *testing.T) {
 	}
 	if p := c.expect(`42["tick"`, nil); p != `42["tick"]` {
 		t.Fatalf("tick %q", p)
+	}
+}
+
+// TestBenchDeflate: `ionbus bench fanout --deflate` against a node with
+// engine.per_message_deflate negotiates the extension, inflates every
+// broadcast (all compressed with threshold 0) and misses none.
+func TestBenchDeflate(t *testing.T) {
+	a, public, apiURL, _ := startApp(t, []string{"--profile", "bench"}, map[string]string{
+		"IONBUS_ENGINE_PER_MESSAGE_DEFLATE_ENABLED":   "true",
+		"IONBUS_ENGINE_PER_MESSAGE_DEFLATE_THRESHOLD": "0",
+	})
+	var out, errs bytes.Buffer
+	code := bench.Main(t.Context(), []string{"fanout", "--url", public, "--api", apiURL, "-n", "20", "--rate", "200",
+		"--broadcasts", "5", "--interval", "50ms", "--drain", "3s", "--deflate", "--progress", "off",
+		"--expect", "missing=0,duplicates=0,failures=0"}, &out, &errs)
+	if code != 0 {
+		t.Fatalf("bench exit %d\n%s\n%s", code, out.String(), errs.String())
+	}
+	if st := a.Server().Engine().Stats(); st.FramesDeflated < 20*5 {
+		t.Fatalf("%d websocket messages sent compressed, want at least 100 (20 receivers × 5 broadcasts)", st.FramesDeflated)
 	}
 }

@@ -72,6 +72,9 @@ type config struct {
 	// churn
 	Concurrency int `json:"concurrency,omitempty"`
 
+	// Deflate offers websocket permessage-deflate (no context takeover).
+	Deflate bool `json:"deflate,omitempty"`
+
 	apiKey     string
 	insecure   bool // skip TLS verification (wss/https with a self-signed cert)
 	jsonPath   string
@@ -138,6 +141,8 @@ common flags:
                        any failure exits 1
   --progress MODE      auto (only on a TTY), on, off (default auto)
   --insecure           do not verify TLS certificates (wss://, https:// targets and API)
+  --deflate            offer websocket permessage-deflate (no context takeover either way,
+                       as browsers may); compressed server messages are inflated
 
 fanout flags:
   --room NAME          room to join; empty: receive namespace-wide broadcasts (default bench)
@@ -214,6 +219,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.expectRaw, "expect", "", "")
 	fs.StringVar(&c.progress, "progress", "auto", "")
 	fs.BoolVar(&c.insecure, "insecure", false, "")
+	fs.BoolVar(&c.Deflate, "deflate", false, "")
 	fs.StringVar(&c.Room, "room", "bench", "")
 	fs.StringVar(&c.JoinEvent, "join-event", "join_room", "")
 	fs.StringVar(&c.JoinPayload, "join-payload", `{"room_name":"{room}"}`, "")

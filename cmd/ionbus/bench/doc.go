@@ -20,7 +20,9 @@
 //
 // # Client cost
 //
-// Each socket is a websocket (gobwas/ws Dialer, hand-rolled masked frames)
+// Each socket is a websocket (gobwas/ws Dialer, hand-rolled masked frames;
+// with --deflate it offers permessage-deflate without context takeover and
+// inflates compressed messages, sending its own uncompressed)
 // or an HTTP long-polling session, plus one read goroutine with a 512-byte
 // bufio.Reader. The read goroutine answers Engine.IO pings ("2" → "3") and
 // websocket pings, decodes only what the mode needs (the fanout stamp is

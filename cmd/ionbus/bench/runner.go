@@ -81,6 +81,7 @@ func newRunner(cfg *config, stdout io.Writer) (*runner, error) {
 			return nil, fmt.Errorf("%w: --url %s: %v", errUsage, u, err)
 		}
 		t.tls = cfg.tlsConfig()
+		t.deflate = cfg.Deflate
 		r.targets = append(r.targets, t)
 	}
 	return r, nil

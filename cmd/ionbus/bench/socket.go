@@ -45,6 +45,7 @@ type target struct {
 	apiBase string
 	header  http.Header
 	tls     *tls.Config // nil: Go defaults
+	deflate bool        // offer permessage-deflate on websockets
 }
 
 func makeTarget(raw, path string, header http.Header) (target, error) {

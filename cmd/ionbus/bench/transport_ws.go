@@ -3,6 +3,7 @@ package bench
 import (
 	"bufio"
 	"bytes"
+	"compress/flate"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gobwas/httphead"
 	"github.com/gobwas/ws"
 )
 
@@ -31,6 +33,34 @@ type wsTransport struct {
 	mu   sync.Mutex // guards writes and wbuf
 	wbuf []byte
 	msg  []byte // reassembly buffer for fragmented messages; reused
+
+	deflate bool // permessage-deflate negotiated: messages with RSV1 are inflated
+}
+
+// deflateOffer asks for permessage-deflate without context takeover either
+// way, so a compressed message needs no state from the ones before it.
+var deflateOffer = func() httphead.Option {
+	o := httphead.Option{Name: []byte("permessage-deflate")}
+	o.Parameters.Set([]byte("client_no_context_takeover"), nil)
+	o.Parameters.Set([]byte("server_no_context_takeover"), nil)
+	return o
+}()
+
+var (
+	flateReaders = sync.Pool{New: func() any { return flate.NewReader(bytes.NewReader(nil)) }}
+	// deflateTail ends a message whose sync-flush trailer was removed
+	// (RFC 7692 7.2.2), plus an empty final block so the reader stops.
+	deflateTail = []byte{0x00, 0x00, 0xff, 0xff, 0x01, 0x00, 0x00, 0xff, 0xff}
+)
+
+// inflate decompresses one permessage-deflate message.
+func inflate(p []byte) ([]byte, error) {
+	r := flateReaders.Get().(io.ReadCloser)
+	defer flateReaders.Put(r)
+	if err := r.(flate.Resetter).Reset(io.MultiReader(bytes.NewReader(p), bytes.NewReader(deflateTail)), nil); err != nil {
+		return nil, err
+	}
+	return io.ReadAll(io.LimitReader(r, 64<<20))
 }
 
 func dialWS(ctx context.Context, t target, local net.IP, timeout time.Duration) (*wsTransport, error) {
@@ -45,11 +75,17 @@ func dialWS(ctx context.Context, t target, local net.IP, timeout time.Duration) 
 		TLSConfig:      t.tls,
 		Header:         ws.HandshakeHeaderHTTP(t.header),
 	}
-	conn, br, _, err := d.Dial(ctx, t.wsURL)
+	if t.deflate {
+		d.Extensions = []httphead.Option{deflateOffer}
+	}
+	conn, br, hs, err := d.Dial(ctx, t.wsURL)
 	if err != nil {
 		return nil, err
 	}
 	tr := &wsTransport{conn: conn}
+	for _, e := range hs.Extensions {
+		tr.deflate = tr.deflate || string(e.Name) == "permessage-deflate"
+	}
 	if br != nil && br.Buffered() > 0 {
 		// The server's first frames arrived with the handshake response.
 		pre, _ := br.Peek(br.Buffered())
@@ -71,7 +107,7 @@ func dialWS(ctx context.Context, t target, local net.IP, timeout time.Duration) 
 // valid until the next call.
 func (t *wsTransport) readMessage() ([]byte, error) {
 	t.msg = t.msg[:0]
-	binary := false
+	binary, compressed := false, false
 	for {
 		h, err := ws.ReadHeader(t.r)
 		if err != nil {
@@ -102,6 +138,12 @@ func (t *wsTransport) readMessage() ([]byte, error) {
 		if h.OpCode == ws.OpBinary {
 			binary = true
 		}
+		if h.Rsv1() {
+			if !t.deflate || h.OpCode == ws.OpContinuation {
+				return nil, fmt.Errorf("bench: RSV1 set without permessage-deflate")
+			}
+			compressed = true
+		}
 		start := len(t.msg)
 		need := start + int(h.Length)
 		if cap(t.msg) < need {
@@ -117,8 +159,13 @@ func (t *wsTransport) readMessage() ([]byte, error) {
 			ws.Cipher(t.msg[start:], h.Mask, 0)
 		}
 		if h.Fin && binary {
-			t.msg, binary = t.msg[:0], false
+			t.msg, binary, compressed = t.msg[:0], false, false
 			continue
+		}
+		if h.Fin && compressed {
+			msg, err := inflate(t.msg)
+			t.msg = t.msg[:0]
+			return msg, err
 		}
 		if h.Fin {
 			msg := t.msg
