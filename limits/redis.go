@@ -401,7 +401,7 @@ func (r *RedisRate) Allow(ctx context.Context, key string, limit int, window tim
 	t := r.now()
 	interval := gcraInterval(limit, window)
 	res, err := rateGCRAScript.Run(ctx, r.client, []string{r.names.rate(key)},
-		t.UnixMicro(), interval.Microseconds(), limit).Int64Slice()
+		t.UnixMicro(), interval.Microseconds(), limit, gcraTTLSlack.Milliseconds()).Int64Slice()
 	if err != nil {
 		return Decision{}, fmt.Errorf("limits: allow: %w", err)
 	}
@@ -439,6 +439,11 @@ type RedisWindowRate struct {
 }
 
 const callerClockTTLSlack = time.Hour
+
+// gcraTTLSlack is how long a GCRA key outlives its TAT in Redis time: the
+// clock skew between nodes (and a stalled caller) it tolerates before a
+// key expires that some caller still counts on.
+const gcraTTLSlack = 2 * time.Second
 
 var _ Rate = (*RedisWindowRate)(nil)
 
