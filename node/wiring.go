@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -307,7 +306,7 @@ func (h reloadHook) DialHook(next redis.DialHook) redis.DialHook {
 func (h reloadHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
 		err := next(ctx, cmd)
-		if topologyChanged(ctx, err) {
+		if redisadapter.TopologyChanged(ctx, err) {
 			h.cc.ReloadState(ctx)
 		}
 		return err
@@ -317,35 +316,15 @@ func (h reloadHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 func (h reloadHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
 		err := next(ctx, cmds)
-		changed := topologyChanged(ctx, err)
+		changed := redisadapter.TopologyChanged(ctx, err)
 		for _, c := range cmds {
-			changed = changed || topologyChanged(ctx, c.Err())
+			changed = changed || redisadapter.TopologyChanged(ctx, c.Err())
 		}
 		if changed {
 			h.cc.ReloadState(ctx)
 		}
 		return err
 	}
-}
-
-// topologyChanged reports whether err may mean the slot map is stale: a
-// connection-level failure, or a reply that says the cluster is
-// reconfiguring. Ordinary command errors (WRONGTYPE, NOSCRIPT, ...) and
-// the caller's own cancellation do not.
-func topologyChanged(ctx context.Context, err error) bool {
-	if err == nil || errors.Is(err, redis.Nil) || ctx.Err() != nil {
-		return false
-	}
-	var rerr redis.Error
-	if !errors.As(err, &rerr) {
-		return true // EOF, refused, reset, timeout, closed pool
-	}
-	for _, p := range []string{"MOVED ", "CLUSTERDOWN ", "TRYAGAIN ", "MASTERDOWN ", "READONLY ", "LOADING "} {
-		if strings.HasPrefix(rerr.Error(), p) {
-			return true
-		}
-	}
-	return false
 }
 
 // newAdapter builds the Redis cluster adapter, or nil (the broker then

@@ -15,8 +15,8 @@ import (
 	"github.com/ionbus/ionbus/adapter"
 	"github.com/ionbus/ionbus/adapter/adaptertest"
 	"github.com/ionbus/ionbus/adapter/emitter"
-	"github.com/ionbus/ionbus/internal/golden"
 	"github.com/ionbus/ionbus/adapter/redisadapter"
+	"github.com/ionbus/ionbus/internal/golden"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

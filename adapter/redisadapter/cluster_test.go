@@ -11,9 +11,9 @@ import (
 
 	"github.com/ionbus/ionbus/adapter"
 	"github.com/ionbus/ionbus/adapter/adaptertest"
-	"github.com/ionbus/ionbus/internal/wire"
 	"github.com/ionbus/ionbus/adapter/redisadapter"
 	"github.com/ionbus/ionbus/internal/redistest"
+	"github.com/ionbus/ionbus/internal/wire"
 )
 
 // clusterFactory builds adapters on a real Redis Cluster through

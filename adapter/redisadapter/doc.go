@@ -69,7 +69,9 @@
 // the node of the first channel's stale slot owner): its channels become
 // orphans, the slot map is reloaded, and a repair goroutine resubscribes
 // them where the map now says, retrying with the same backoff until the
-// replica that took over answers. Degraded holds while any channel is an
+// replica that took over answers; a publish that fails with an
+// unreachable node or a CLUSTERDOWN/MOVED-like reply reloads the map too
+// (TopologyChanged tells which errors). Degraded holds while any channel is an
 // orphan; a subscriber emptied by room deletions is closed, so nothing
 // stale is left to keep a node degraded. Responses to this node's requests are routed inline;
 // everything else goes through a bounded queue (Config.QueueSize) to one

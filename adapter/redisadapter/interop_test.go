@@ -19,8 +19,8 @@ import (
 
 	"github.com/ionbus/ionbus/adapter"
 	"github.com/ionbus/ionbus/adapter/adaptertest"
-	"github.com/ionbus/ionbus/internal/golden"
 	"github.com/ionbus/ionbus/adapter/redisadapter"
+	"github.com/ionbus/ionbus/internal/golden"
 	"github.com/ionbus/ionbus/internal/redistest"
 )
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -116,6 +117,11 @@ func (a *Adapter) observePublish(start time.Time) {
 func (a *Adapter) finishPublish(channel string, err error) error {
 	if err != nil {
 		a.stats.publishErrors.Add(1)
+		if a.cluster != nil && TopologyChanged(a.ctx, err) {
+			// The channel's master may have failed over: go-redis would
+			// keep dialing the dead one until its periodic reload.
+			a.cluster.ReloadState(a.ctx)
+		}
 		if !a.closed.Load() { // failures during shutdown are expected
 			a.log.Warn().Err(err).Str("channel", channel).Msg("redis publish failed")
 		}
@@ -222,4 +228,26 @@ func (a *Adapter) clusterPayload(t int, data wire.Value, ns string) []byte {
 		}
 	}
 	return v.JSON()
+}
+
+// TopologyChanged reports whether err may mean the slot map is stale: a
+// connection-level failure, or a reply that says the cluster is
+// reconfiguring. Ordinary command errors (WRONGTYPE, NOSCRIPT, ...) and
+// the caller's own cancellation do not. A redis.ClusterClient reloads its
+// slot map on MOVED only; callers that share one with the adapter can
+// reload it on these too (ionbus's node does, for every command).
+func TopologyChanged(ctx context.Context, err error) bool {
+	if err == nil || errors.Is(err, redis.Nil) || ctx.Err() != nil {
+		return false
+	}
+	var rerr redis.Error
+	if !errors.As(err, &rerr) {
+		return true // EOF, refused, reset, timeout, closed pool
+	}
+	for _, p := range []string{"MOVED ", "CLUSTERDOWN ", "TRYAGAIN ", "MASTERDOWN ", "READONLY ", "LOADING "} {
+		if strings.HasPrefix(rerr.Error(), p) {
+			return true
+		}
+	}
+	return false
 }
