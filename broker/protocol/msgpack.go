@@ -45,7 +45,7 @@ func EncodeMsgpack(p *Packet) ([]byte, error) {
 		nsp = "/"
 	}
 	fields = append(fields, wire.F("nsp", wire.S(nsp)))
-	return wire.M(fields...).Msgpack(), nil
+	return wire.M(fields...).AppendMsgpackExact(nil), nil
 }
 
 // AddMsgpack decodes one binary message of a msgpack-parser client. Like

@@ -107,6 +107,8 @@ func TestMsgpackRoundTrip(t *testing.T) {
 		{Type: PacketEvent, Namespace: "/chat", ID: 12, Data: []byte(`["progress",{"pct":42.5,"file":"a b"},[1,2,3]]`)},
 		{Type: PacketBinaryEvent, Namespace: "/", ID: NoID, Data: []byte(`["file",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]`), Attachments: [][]byte{{0, 1}, {}}},
 		{Type: PacketAck, Namespace: "/", ID: 3, Data: []byte(`[{"ok":true}]`)},
+		// Integers past 2^53 go as float64: notepack's 64-bit forms wrap them.
+		{Type: PacketEvent, Namespace: "/", ID: NoID, Data: []byte(`["big",6.378489473675153e+116,12345678901234567000,-9007199254740994,9007199254740991]`)},
 		{Type: PacketDisconnect, Namespace: "/x", ID: NoID},
 	} {
 		b, err := EncodeMsgpack(p)

@@ -11,7 +11,16 @@ import (
 // AppendMsgpack appends v encoded exactly as notepack.io 3 encodes the
 // same JavaScript value: integers in their smallest form, every
 // non-integer as float64, Buffers as bin, map keys in insertion order.
-func (v Value) AppendMsgpack(dst []byte) []byte {
+func (v Value) AppendMsgpack(dst []byte) []byte { return v.appendMsgpack(dst, false) }
+
+// AppendMsgpackExact is AppendMsgpack except that integers beyond ±2^53
+// are written as float64: notepack's 64-bit integer forms lose or wrap
+// them (it computes the high word with JavaScript's 32-bit shifts), while
+// a float64 carries every JavaScript number exactly. For peers that only
+// decode (clients of the msgpack parser), not for byte-compatibility.
+func (v Value) AppendMsgpackExact(dst []byte) []byte { return v.appendMsgpack(dst, true) }
+
+func (v Value) appendMsgpack(dst []byte, exact bool) []byte {
 	switch v.Type {
 	case Nil:
 		return append(dst, 0xc0)
@@ -21,6 +30,10 @@ func (v Value) AppendMsgpack(dst []byte) []byte {
 		}
 		return append(dst, 0xc2)
 	case Number:
+		if exact && math.Abs(v.Num) > 1<<53 {
+			dst = append(dst, 0xcb)
+			return binary.BigEndian.AppendUint64(dst, math.Float64bits(v.Num))
+		}
 		return appendNumber(dst, v.Num)
 	case String:
 		return appendStr(dst, v.Str)
@@ -38,14 +51,14 @@ func (v Value) AppendMsgpack(dst []byte) []byte {
 	case Array:
 		dst = appendLen(dst, len(v.Arr), 0x90, 0xdc, 0xdd)
 		for _, e := range v.Arr {
-			dst = e.AppendMsgpack(dst)
+			dst = e.appendMsgpack(dst, exact)
 		}
 		return dst
 	case Map:
 		dst = appendLen(dst, len(v.Fields), 0x80, 0xde, 0xdf)
 		for _, f := range v.Fields {
 			dst = appendStr(dst, f.Key)
-			dst = f.Val.AppendMsgpack(dst)
+			dst = f.Val.appendMsgpack(dst, exact)
 		}
 		return dst
 	}
