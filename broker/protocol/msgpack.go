@@ -3,6 +3,7 @@ package protocol
 import (
 	"encoding/binary"
 	"math"
+	"slices"
 	"strconv"
 	"unicode/utf8"
 
@@ -470,6 +471,10 @@ func (t *mpTranscoder) mapBody(n, depth int) error {
 		return errTruncated
 	}
 	t.out = append(t.out, '{')
+	// A JavaScript object has each key once, so notepack never writes a
+	// duplicate; one would make JSON whose meaning depends on the reader.
+	var few []string
+	var many map[string]struct{}
 	for i := 0; i < n; i++ {
 		if i > 0 {
 			t.out = append(t.out, ',')
@@ -477,6 +482,20 @@ func (t *mpTranscoder) mapBody(n, depth int) error {
 		k, err := t.key()
 		if err != nil {
 			return err
+		}
+		if n <= 8 {
+			if slices.Contains(few, k) {
+				return invalid("msgpack map key %q repeated", k)
+			}
+			few = append(few, k)
+		} else {
+			if many == nil {
+				many = make(map[string]struct{}, n)
+			}
+			if _, dup := many[k]; dup {
+				return invalid("msgpack map key %q repeated", k)
+			}
+			many[k] = struct{}{}
 		}
 		t.out = wire.S(k).AppendJSON(t.out, nil)
 		t.out = append(t.out, ':')

@@ -88,6 +88,7 @@ func TestMsgpackDecodeRefuses(t *testing.T) {
 		"trailing bytes":        append(mp(f("type", n(2)), f("nsp", s("/")), f("data", wire.A(s("e")))), 0xc0),
 		"truncated":             mp(f("type", n(2)), f("nsp", s("/")), f("data", wire.A(s("event"))))[:20],
 		"huge array count":      append(mp(f("type", n(2)), f("nsp", s("/")))[:0:0], 0x83, 0xa4, 't', 'y', 'p', 'e', 0x02, 0xa3, 'n', 's', 'p', 0xa1, '/', 0xa4, 'd', 'a', 't', 'a', 0xdd, 0xff, 0xff, 0xff, 0xff),
+		"repeated key":          mp(f("type", n(2)), f("nsp", s("/")), f("data", wire.A(s("e"), wire.M(f("a", n(1)), f("a", n(2)))))),
 		"invalid UTF-8":         append([]byte{0x83, 0xa4, 't', 'y', 'p', 'e', 0x02, 0xa3, 'n', 's', 'p', 0xa1, '/', 0xa4, 'd', 'a', 't', 'a', 0x91, 0xa2}, 0xff, 0xfe),
 	} {
 		if p, err := d.AddMsgpack(in); err == nil {
