@@ -36,6 +36,12 @@ var (
 	compressBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 )
 
+// resetWriter is what *gzip.Writer and *zlib.Writer share.
+type resetWriter interface {
+	io.WriteCloser
+	Reset(io.Writer)
+}
+
 // acceptedEncoding picks gzip or deflate from an Accept-Encoding header,
 // or "" when the client accepts neither. Quality values count; "*"
 // stands for either when it is not named.
@@ -90,24 +96,17 @@ func (srv *Server) compressBody(r *http.Request, body []byte) (encoding string, 
 	}
 	buf := compressBufs.Get().(*bytes.Buffer)
 	buf.Reset()
-	var err error
+	pool := &zlibWriters
 	if encoding == encodingGzip {
-		w := gzipWriters.Get().(*gzip.Writer)
-		w.Reset(buf)
-		_, err = w.Write(body)
-		if cerr := w.Close(); err == nil {
-			err = cerr
-		}
-		gzipWriters.Put(w)
-	} else {
-		w := zlibWriters.Get().(*zlib.Writer)
-		w.Reset(buf)
-		_, err = w.Write(body)
-		if cerr := w.Close(); err == nil {
-			err = cerr
-		}
-		zlibWriters.Put(w)
+		pool = &gzipWriters
 	}
+	w := pool.Get().(resetWriter)
+	w.Reset(buf)
+	_, err := w.Write(body)
+	if cerr := w.Close(); err == nil {
+		err = cerr
+	}
+	pool.Put(w)
 	if err != nil { // writing to memory: not expected, send it plain
 		compressBufs.Put(buf)
 		return "", body, func() {}

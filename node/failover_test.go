@@ -176,7 +176,8 @@ func shardConns(c *redistest.Cluster, s *redistest.Server) int {
 	}
 	n := 0
 	for _, addr := range addrs {
-		n += pubsubConns(addr, "ssub=")
+		k, _, _ := redistest.PubsubClients(addr, "ssub")
+		n += k
 	}
 	return n
 }
@@ -184,25 +185,9 @@ func shardConns(c *redistest.Cluster, s *redistest.Server) int {
 // subConns counts the connections with channel or pattern subscriptions
 // on s.
 func subConns(s *redistest.Server) int {
-	return pubsubConns(s.Addr, "sub=") + pubsubConns(s.Addr, "psub=")
-}
-
-// pubsubConns counts the pub/sub clients of addr whose field (e.g.
-// "ssub=") is not zero.
-func pubsubConns(addr, field string) int {
-	list, err := redistest.Cmd(addr, "CLIENT", "LIST", "TYPE", "pubsub")
-	if err != nil {
-		return 0
-	}
-	n := 0
-	for _, line := range strings.Split(list, "\n") {
-		for _, f := range strings.Fields(line) {
-			if v, ok := strings.CutPrefix(f, field); ok && v != "0" {
-				n++
-			}
-		}
-	}
-	return n
+	channels, _, _ := redistest.PubsubClients(s.Addr, "sub")
+	patterns, _, _ := redistest.PubsubClients(s.Addr, "psub")
+	return channels + patterns
 }
 
 // ticks records the "tick" broadcasts one client receives.

@@ -3,7 +3,6 @@ package redisadapter_test
 import (
 	"context"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -67,25 +66,12 @@ func TestConformanceClusterClassic(t *testing.T) {
 // through its own ClusterClient.
 func clusterAdapter(t *testing.T, c *redistest.Cluster, key string, h adapter.Handler) *redisadapter.Adapter {
 	t.Helper()
-	client := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addrs})
 	cfg := redisadapter.Config{Key: key, Mode: redisadapter.ModeSharded, MaxBackoff: 100 * time.Millisecond,
 		HeartbeatInterval: 200 * time.Millisecond, RequestTimeout: 3 * time.Second}
-	a, err := redisadapter.New(cfg, client, testLogger(t))
-	if err != nil {
+	a := startAdapterOn(t, redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addrs}), cfg, h)
+	if err := a.WatchNamespace(context.Background(), "/"); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := a.Start(ctx, h); err != nil {
-		t.Fatal(err)
-	}
-	if err := a.WatchNamespace(ctx, "/"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = a.Close(context.Background())
-		_ = client.Close()
-	})
 	return a
 }
 
@@ -94,16 +80,11 @@ func clusterAdapter(t *testing.T, c *redistest.Cluster, key string, h adapter.Ha
 func shardConns(t *testing.T, addrs []string) (conns, channels int) {
 	t.Helper()
 	for _, addr := range addrs {
-		list, err := redistest.Cmd(addr, "CLIENT", "LIST", "TYPE", "pubsub")
+		c, n, err := redistest.PubsubClients(addr, "ssub")
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, f := range strings.Fields(list) {
-			if v, ok := strings.CutPrefix(f, "ssub="); ok && v != "0" {
-				n, _ := strconv.Atoi(v)
-				conns, channels = conns+1, channels+n
-			}
-		}
+		conns, channels = conns+c, channels+n
 	}
 	return conns, channels
 }

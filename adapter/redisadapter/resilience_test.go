@@ -20,12 +20,18 @@ import (
 
 func startAdapter(t *testing.T, addr string, cfg redisadapter.Config, h adapter.Handler) *redisadapter.Adapter {
 	t.Helper()
-	client := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+	return startAdapterOn(t, redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond}), cfg, h)
+}
+
+// startAdapterOn starts an adapter on client; the test's cleanup closes
+// both.
+func startAdapterOn(t *testing.T, client redis.UniversalClient, cfg redisadapter.Config, h adapter.Handler) *redisadapter.Adapter {
+	t.Helper()
 	a, err := redisadapter.New(cfg, client, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := a.Start(ctx, h); err != nil {
 		t.Fatal(err)

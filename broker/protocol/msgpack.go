@@ -387,26 +387,14 @@ func (t *mpTranscoder) value(depth int) error {
 	case 0xd9, 0xda, 0xdb:
 		t.off--
 		return t.strValue()
-	case 0xdc:
-		n, err := t.length(2, 1)
+	case 0xdc, 0xdd: // array 16/32
+		n, err := t.length(2<<(c-0xdc), 1)
 		if err != nil {
 			return err
 		}
 		return t.arrayBody(n, depth)
-	case 0xdd:
-		n, err := t.length(4, 1)
-		if err != nil {
-			return err
-		}
-		return t.arrayBody(n, depth)
-	case 0xde:
-		n, err := t.length(2, 2)
-		if err != nil {
-			return err
-		}
-		return t.mapBody(n, depth)
-	case 0xdf:
-		n, err := t.length(4, 2)
+	case 0xde, 0xdf: // map 16/32
+		n, err := t.length(2<<(c-0xde), 2)
 		if err != nil {
 			return err
 		}

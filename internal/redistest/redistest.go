@@ -346,6 +346,23 @@ func (c *Cluster) MasterOf(key string, stopped map[string]bool) (*Server, error)
 	return nil, fmt.Errorf("no cluster node answers")
 }
 
+// PubsubClients reads CLIENT LIST TYPE pubsub on addr and returns how
+// many clients have a non-zero count in field ("sub", "psub" or "ssub")
+// and the sum of those counts.
+func PubsubClients(addr, field string) (clients, subscriptions int, err error) {
+	list, err := Cmd(addr, "CLIENT", "LIST", "TYPE", "pubsub")
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, f := range strings.Fields(list) {
+		if v, ok := strings.CutPrefix(f, field+"="); ok && v != "0" {
+			n, _ := strconv.Atoi(v)
+			clients, subscriptions = clients+1, subscriptions+n
+		}
+	}
+	return clients, subscriptions, nil
+}
+
 // Cmd sends one command to addr in RESP and returns the reply: the
 // payload of a bulk string ("" for nil), otherwise the reply line
 // without its CRLF ("+PONG", ":1", "-ERR ...", "*2").
